@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "liveorigin.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, errs := loadConfig(nil, envMap(nil), &bytes.Buffer{})
+	if len(errs) > 0 {
+		t.Fatalf("defaults invalid: %v", errs)
+	}
+	if cfg != defaultConfig() {
+		t.Fatalf("got %+v, want defaults", cfg)
+	}
+	if cfg.RTMPAddr != ":1935" || cfg.HTTPAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9997" {
+		t.Fatalf("listener defaults: %+v", cfg)
+	}
+}
+
+// A flag beats the environment, which beats the file, which beats the default.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "segment-target: 4s\nwindow: 40s\nhttp-addr: \":81\"\nmax-streams: 7\n")
+	env := envMap(map[string]string{
+		"LIVEORIGIN_CONFIG":    file,
+		"LIVEORIGIN_WINDOW":    "50s",
+		"LIVEORIGIN_HTTP_ADDR": ":82",
+	})
+	cfg, errs := loadConfig([]string{"--http-addr", ":83"}, env, &bytes.Buffer{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if cfg.SegmentTarget != 4*time.Second {
+		t.Errorf("segment-target from file: got %s", cfg.SegmentTarget)
+	}
+	if cfg.Window != 50*time.Second {
+		t.Errorf("window from env: got %s", cfg.Window)
+	}
+	if cfg.HTTPAddr != ":83" {
+		t.Errorf("http-addr from flag: got %s", cfg.HTTPAddr)
+	}
+	if cfg.MaxStreams != 7 {
+		t.Errorf("max-streams from file: got %d", cfg.MaxStreams)
+	}
+}
+
+// Bad configurations and the one line per problem each must produce.
+func TestBadConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want []string
+	}{
+		{name: "bad duration flag", args: []string{"--segment-target", "two"}, want: []string{`--segment-target: "two" is not a duration`}},
+		{name: "bad env", env: map[string]string{"LIVEORIGIN_MAX_STREAMS": "many"}, want: []string{`LIVEORIGIN_MAX_STREAMS: "many" is not a whole number`}},
+		{name: "bad address", args: []string{"--http-addr", "8080"}, want: []string{`http-addr: "8080" is not HOST:PORT`}},
+		{name: "two problems", args: []string{"--log-level", "loud", "--admin-addr", "x:y"}, want: []string{`admin-addr: port "y"`, `log-level: "loud"`}},
+		{name: "unknown file key", file: "segment-targett: 2s\n", want: []string{`line 1: unknown option "segment-targett"`}},
+		{name: "file value", file: "window: forever\n", want: []string{`line 1: window: "forever" is not a duration`}},
+		{name: "file not yaml", file: "window: [1, 2\n", want: []string{"config file"}},
+		{name: "missing file", args: []string{"--config", "/nonexistent/liveorigin.yaml"}, want: []string{"no such file"}},
+		{name: "unknown flag", args: []string{"--nope"}, want: []string{"flag provided but not defined: -nope"}},
+		{name: "stray argument", args: []string{"serve"}, want: []string{`unexpected argument "serve"`}},
+		{name: "public url", args: []string{"--public-url", "cdn.example.com"}, want: []string{"public-url"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			if tc.file != "" {
+				env["LIVEORIGIN_CONFIG"] = writeFile(t, tc.file)
+			}
+			_, errs := loadConfig(tc.args, envMap(env), &bytes.Buffer{})
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(errs[i].Error(), w) {
+					t.Errorf("error %d: %q does not contain %q", i, errs[i], w)
+				}
+			}
+		})
+	}
+}
+
+// The packager validates its own knobs; run reports them at start, one per line.
+func TestRunRefusesInvalidPackagingConfig(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run([]string{"--segment-target", "1ms", "--window", "-1s"}, envMap(nil), &bytes.Buffer{}, &stderr)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; stderr: %s", code, stderr.String())
+	}
+	out := stderr.String()
+	for _, w := range []string{"segment-target", "window"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("stderr %q does not name %s", out, w)
+		}
+	}
+}
+
+func TestHelpDocumentsEveryOption(t *testing.T) {
+	var stdout bytes.Buffer
+	if code := run([]string{"--help"}, envMap(nil), &stdout, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("--help exit code %d", code)
+	}
+	for _, o := range options() {
+		for _, w := range []string{"--" + o.name, o.env()} {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("--help lacks %s", w)
+			}
+		}
+	}
+}
+
+// docs/configuration.md is the reference: it must name every option.
+func TestConfigurationDocCoversEveryOption(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range options() {
+		for _, w := range []string{"`" + o.name + "`", "`" + o.env() + "`"} {
+			if !bytes.Contains(doc, []byte(w)) {
+				t.Errorf("docs/configuration.md does not document %s", w)
+			}
+		}
+	}
+}

@@ -1,0 +1,446 @@
+package main
+
+// End-to-end tests with real peers: Debian's ffmpeg publishes RTMP and reads
+// HLS and DASH back, ffprobe checks the segments, promtool the metrics.
+// `make test` installs them (scripts/deps.sh).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/liveorigin/liveorigin/packager"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: run `make deps` (apt-get install ffmpeg prometheus)", tool)
+		}
+	}
+}
+
+// testApp is a liveorigin running in-process on ports chosen by the OS.
+type testApp struct {
+	*app
+	base, admin, rtmpURL string
+	done                 chan error
+	cancel               context.CancelFunc
+	logs                 *syncBuffer
+	stopOnce             sync.Once
+}
+
+func startApp(t *testing.T, mutate func(*Config)) *testApp {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.RTMPAddr, cfg.HTTPAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.LogLevel = "debug"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logs := &syncBuffer{}
+	a, err := newApp(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ta := &testApp{
+		app:     a,
+		base:    "http://" + a.httpLn.Addr().String(),
+		admin:   "http://" + a.adminLn.Addr().String(),
+		rtmpURL: "rtmp://" + a.rtmp.Addr().String() + "/live/",
+		done:    make(chan error, 1),
+		cancel:  cancel,
+		logs:    logs,
+	}
+	go func() { ta.done <- a.serve(ctx) }()
+	t.Cleanup(func() {
+		ta.stop(t)
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ta
+}
+
+func (ta *testApp) stop(t *testing.T) {
+	ta.stopOnce.Do(func() {
+		ta.cancel()
+		select {
+		case err := <-ta.done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("server did not shut down within 30s")
+		}
+	})
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// publish starts ffmpeg publishing a generated H.264 (with B-frames) + AAC
+// stream for the given length, in real time.
+func publish(t *testing.T, url string, seconds int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", strconv.Itoa(seconds),
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-bf", "2", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "64k",
+		"-f", "flv", url)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// waitFor waits until cond holds for the stream's timeline, waking on each
+// change of the timeline (and, before the stream exists, on a short tick).
+func waitFor(t *testing.T, a *testApp, name string, timeout time.Duration, what string, cond func(*packager.Timeline) bool) *packager.Timeline {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		tl, err := a.registry.Timeline(name)
+		if err == nil && cond(tl) {
+			return tl
+		}
+		var changed <-chan struct{}
+		if err == nil {
+			changed = tl.Changed()
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+func mustGet(t *testing.T, url string) []byte {
+	t.Helper()
+	code, _, body := get(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, code, body)
+	}
+	return body
+}
+
+// play reads a live URL with ffmpeg for the given media time and returns the
+// number of video frames decoded; any error ffmpeg reports fails the test.
+func play(t *testing.T, url string, seconds int) int {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url,
+		"-t", strconv.Itoa(seconds), "-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Errorf("ffmpeg playing %s: %v\n%s", url, err, stderr.String())
+		return 0
+	}
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Errorf("ffmpeg playing %s reported errors:\n%s", url, s)
+	}
+	frames := 0
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
+			frames, _ = strconv.Atoi(v)
+		}
+	}
+	return frames
+}
+
+var (
+	reMap    = regexp.MustCompile(`#EXT-X-MAP:URI="([^"]+)"`)
+	reSeg    = regexp.MustCompile(`(?m)^([a-z0-9]+/[0-9]+\.m4s)$`)
+	reMSN    = regexp.MustCompile(`#EXT-X-MEDIA-SEQUENCE:(\d+)`)
+	reTarget = regexp.MustCompile(`#EXT-X-TARGETDURATION:(\d+)`)
+	reExtinf = regexp.MustCompile(`#EXTINF:([0-9.]+),`)
+)
+
+// probe concatenates an init segment and a media segment and asks ffprobe
+// what it sees.
+func probe(t *testing.T, init, seg []byte) map[string]any {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "probe.mp4")
+	if err := os.WriteFile(p, append(append([]byte{}, init...), seg...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries",
+		"stream=codec_name,width,height,sample_rate,channels,nb_read_frames", "-count_frames", "-of", "json", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	var doc struct {
+		Streams []map[string]any `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil || len(doc.Streams) != 1 {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	return doc.Streams[0]
+}
+
+func TestEndToEndRTMPToHLSAndDASH(t *testing.T) {
+	requireTools(t, "ffmpeg", "ffprobe", "promtool")
+	a := startApp(t, func(c *Config) {
+		c.SegmentTarget = time.Second
+		c.Window = 6 * time.Second
+		c.ReconnectGrace = 4 * time.Second
+	})
+	const name = "e2e"
+	hls, mpd := a.base+"/live/"+name+"/index.m3u8", a.base+"/live/"+name+"/manifest.mpd"
+
+	pub := publish(t, a.rtmpURL+name, 16)
+	hasSegments := func(tl *packager.Timeline) bool {
+		if len(tl.Tracks) != 2 {
+			return false
+		}
+		for _, tr := range tl.Tracks {
+			if len(tr.Segments) < 3 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, a, name, 20*time.Second, "three segments of each track", hasSegments)
+
+	// Both formats play for 8 s of media with no error from ffmpeg.
+	var wg sync.WaitGroup
+	frames := map[string]int{}
+	var mu sync.Mutex
+	for _, url := range []string{hls, mpd} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := play(t, url, 8)
+			mu.Lock()
+			frames[url] = n
+			mu.Unlock()
+		}()
+	}
+
+	// Meanwhile: the segments are what they claim to be.
+	media := string(mustGet(t, a.base+"/live/"+name+"/v0.m3u8"))
+	target, _ := strconv.Atoi(reTarget.FindStringSubmatch(media)[1])
+	for _, m := range reExtinf.FindAllStringSubmatch(media, -1) {
+		d, _ := strconv.ParseFloat(m[1], 64)
+		if int(d+0.5) > target {
+			t.Errorf("EXTINF %s exceeds TARGETDURATION %d", m[1], target)
+		}
+	}
+	segs := reSeg.FindAllString(media, -1)
+	initV := mustGet(t, a.base+"/live/"+name+"/"+reMap.FindStringSubmatch(media)[1])
+	v := probe(t, initV, mustGet(t, a.base+"/live/"+name+"/"+segs[len(segs)-1]))
+	if v["codec_name"] != "h264" || v["width"] != float64(320) || v["height"] != float64(240) {
+		t.Errorf("video segment: ffprobe says %v", v)
+	}
+	if n, _ := strconv.Atoi(fmt.Sprint(v["nb_read_frames"])); n < 25 || n > 35 {
+		t.Errorf("video segment of a 1 s GOP at 30 fps has %d frames", n)
+	}
+	audio := string(mustGet(t, a.base+"/live/"+name+"/a0.m3u8"))
+	asegs := reSeg.FindAllString(audio, -1)
+	initA := mustGet(t, a.base+"/live/"+name+"/"+reMap.FindStringSubmatch(audio)[1])
+	au := probe(t, initA, mustGet(t, a.base+"/live/"+name+"/"+asegs[len(asegs)-1]))
+	if au["codec_name"] != "aac" || au["sample_rate"] != "48000" || au["channels"] != float64(1) {
+		t.Errorf("audio segment: ffprobe says %v", au)
+	}
+	wg.Wait()
+	for url, n := range frames {
+		if n < 8*30*9/10 {
+			t.Errorf("%s: ffmpeg decoded %d video frames in 8 s, want about 240", url, n)
+		}
+	}
+
+	// Every segment URL seen so far, with a digest of its bytes.
+	seen := map[string][32]byte{}
+	record := func() {
+		for _, pl := range []string{"v0", "a0"} {
+			for _, s := range reSeg.FindAllString(string(mustGet(t, a.base+"/live/"+name+"/"+pl+".m3u8")), -1) {
+				if _, ok := seen[s]; ok {
+					continue
+				}
+				code, _, body := get(t, a.base+"/live/"+name+"/"+s)
+				if code == http.StatusOK {
+					seen[s] = sha256.Sum256(body)
+				}
+			}
+		}
+	}
+	record()
+	msnBefore, _ := strconv.ParseUint(reMSN.FindStringSubmatch(string(mustGet(t, a.base+"/live/"+name+"/v0.m3u8")))[1], 10, 64)
+
+	// The publisher stops and returns within the grace period: the stream
+	// continues through a discontinuity.
+	if err := pub.Wait(); err != nil {
+		t.Fatalf("first publisher: %v", err)
+	}
+	record()
+	pub2 := publish(t, a.rtmpURL+name, 5)
+	tl := waitFor(t, a, name, 20*time.Second, "a second period with segments", func(tl *packager.Timeline) bool {
+		for _, s := range tl.Tracks[0].Segments {
+			if s.Discontinuity {
+				return true
+			}
+		}
+		return false
+	})
+	if len(tl.Periods) < 2 {
+		t.Errorf("after a reconnect the timeline has %d periods, want 2", len(tl.Periods))
+	}
+	media = string(mustGet(t, a.base+"/live/"+name+"/v0.m3u8"))
+	if !strings.Contains(media, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("media playlist after a reconnect has no EXT-X-DISCONTINUITY:\n%s", media)
+	}
+	if msn, _ := strconv.ParseUint(reMSN.FindStringSubmatch(media)[1], 10, 64); msn < msnBefore {
+		t.Errorf("media sequence went back from %d to %d", msnBefore, msn)
+	}
+	if periods := strings.Count(string(mustGet(t, mpd)), "<Period "); periods < 2 {
+		t.Errorf("MPD after a reconnect has %d periods, want 2", periods)
+	}
+	record()
+
+	// The publisher goes away for longer than the grace: the stream ends.
+	if err := pub2.Wait(); err != nil {
+		t.Fatalf("second publisher: %v", err)
+	}
+	waitFor(t, a, name, 20*time.Second, "the stream to end", func(tl *packager.Timeline) bool { return tl.Ended })
+	media = string(mustGet(t, a.base+"/live/"+name+"/v0.m3u8"))
+	if !strings.HasSuffix(media, "#EXT-X-ENDLIST\n") {
+		t.Errorf("ended stream's playlist does not end with EXT-X-ENDLIST:\n%s", media)
+	}
+	endMPD := string(mustGet(t, mpd))
+	if strings.Contains(endMPD, "minimumUpdatePeriod") || !strings.Contains(endMPD, "mediaPresentationDuration") {
+		t.Errorf("ended stream's MPD does not signal the end:\n%s", endMPD)
+	}
+	if !strings.Contains(endMPD, `availabilityStartTime="1970-01-01T00:00:00Z"`) {
+		t.Errorf("MPD availabilityStartTime moved:\n%s", endMPD)
+	}
+
+	// No segment URL was ever served with other bytes.
+	for s, sum := range seen {
+		code, _, body := get(t, a.base+"/live/"+name+"/"+s)
+		if code == http.StatusOK && sha256.Sum256(body) != sum {
+			t.Errorf("%s served with different bytes", s)
+		}
+	}
+	if len(seen) < 20 {
+		t.Errorf("only %d distinct segments seen", len(seen))
+	}
+
+	checkMetrics(t, a, name)
+	var api struct {
+		Streams []packager.StreamInfo `json:"streams"`
+	}
+	if err := json.Unmarshal(mustGet(t, a.admin+"/api/v1/streams"), &api); err != nil || len(api.Streams) != 1 || api.Streams[0].Name != name {
+		t.Errorf("/api/v1/streams: %+v %v", api, err)
+	}
+}
+
+func checkMetrics(t *testing.T, a *testApp, name string) {
+	t.Helper()
+	text := mustGet(t, a.admin+"/metrics")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = bytes.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`liveorigin_ingest_frames_total{kind="video",stream="` + name + `"}`,
+		`liveorigin_packager_segments_total{kind="audio",stream="` + name + `"}`,
+		`liveorigin_http_requests_total{code="200",kind="segment"}`,
+		`liveorigin_rtmp_connections_total`,
+	} {
+		if !bytes.Contains(text, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// SIGTERM (here: the context) ends every stream cleanly before HTTP stops.
+func TestShutdownEndsStreams(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	a := startApp(t, func(c *Config) { c.SegmentTarget = time.Second })
+	publish(t, a.rtmpURL+"bye", 30)
+	waitFor(t, a, "bye", 20*time.Second, "a segment", func(tl *packager.Timeline) bool {
+		return len(tl.Tracks) == 2 && len(tl.Tracks[0].Segments) > 0 && len(tl.Tracks[1].Segments) > 0
+	})
+	a.stop(t)
+	tl, err := a.registry.Timeline("bye")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tl.Ended {
+		t.Error("stream not ended by shutdown")
+	}
+	if resp, err := http.Get(a.admin + "/readyz"); err == nil {
+		resp.Body.Close()
+		t.Error("admin listener still answers after shutdown")
+	}
+}

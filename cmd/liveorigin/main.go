@@ -1,0 +1,77 @@
+// Command liveorigin is a live-streaming origin: publishers push RTMP, the
+// daemon packages CMAF once and serves HLS and DASH over HTTP.
+//
+// Run it with no arguments for the built-in defaults; liveorigin --help lists
+// every option (flag, environment variable and config file key).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, errs := loadConfig(args, getenv, stdout)
+	if len(errs) == 1 && errors.Is(errs[0], errHelp) {
+		return 0
+	}
+	if len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintf(stderr, "liveorigin: config: %v\n", err)
+		}
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+
+	a, err := newApp(cfg, log)
+	if err != nil {
+		// One line per problem (errors.Join separates them with newlines).
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "liveorigin: %s\n", line)
+		}
+		return 2
+	}
+	if err := a.listen(); err != nil {
+		fmt.Fprintf(stderr, "liveorigin: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.serve(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger makes the process logger: text on a terminal, JSON otherwise.
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,341 @@
+// Package origin is the HTTP surface of liveorigin: HLS and DASH playback on
+// the public listener, and metrics, health and the JSON API on the admin
+// listener.
+//
+// Playback URLs, under /live/NAME/:
+//
+//	index.m3u8           HLS multivariant playlist
+//	v0.m3u8, a0.m3u8     HLS media playlists, one per rendition
+//	manifest.mpd         DASH MPD
+//	v0/init-HASH.mp4     CMAF init segment (immutable)
+//	v0/START.m4s         CMAF media segment, START = tfdt since 1970 (immutable)
+//
+// Every playlist and MPD is rendered once per change of the stream's window
+// and served as bytes; segments are served from the store without copying.
+package origin
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/packager"
+)
+
+// Streams is what the origin needs from the packager.
+type Streams interface {
+	// Timeline returns the newest snapshot of a stream, or an error
+	// wrapping packager.ErrNotFound.
+	Timeline(name string) (*packager.Timeline, error)
+	// Streams describes every stream, for the JSON API.
+	Streams() []packager.StreamInfo
+}
+
+// Options configure a Server.
+type Options struct {
+	// Streams is the source of timelines. Required.
+	Streams Streams
+	// SegmentTarget sets playlist TTLs of ended streams; default 2s.
+	SegmentTarget time.Duration
+	// CORSOrigin is sent as Access-Control-Allow-Origin on playback
+	// responses; "" sends no CORS headers. The daemon's default is "*".
+	CORSOrigin string
+	// UTCTimingURL is the DASH UTCTiming source; default "/time", which this
+	// server answers.
+	UTCTimingURL string
+	// Now is the clock of the /time endpoint; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer for the HTTP metrics; default none.
+	Registerer prometheus.Registerer
+}
+
+// Server serves playback and admin requests.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	cache   renderCache
+}
+
+// New validates o and returns a Server.
+func New(o Options) (*Server, error) {
+	if o.Streams == nil {
+		return nil, errors.New("origin: Options.Streams is required")
+	}
+	if o.SegmentTarget <= 0 {
+		o.SegmentTarget = 2 * time.Second
+	}
+	if o.UTCTimingURL == "" {
+		o.UTCTimingURL = "/time"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: o, log: o.Logger, metrics: m, cache: renderCache{utcTimingURL: o.UTCTimingURL}}, nil
+}
+
+// Handler returns the playback handler (the public listener).
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.GetHead, s.cors)
+	prefix := "/" + ingest.App + "/{name}"
+	r.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
+	r.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
+	r.Get(prefix+"/{rendition}.m3u8", s.instrument(s.serveMediaPlaylist))
+	r.Get(prefix+"/{rendition}/{object}", s.instrument(s.serveObject))
+	r.Get("/time", s.instrument(s.serveTime))
+	r.NotFound(s.instrument(func(w http.ResponseWriter, r *http.Request) Kind {
+		s.writeError(w, r, KindOther, packager.ErrNotFound)
+		return KindOther
+	}))
+	return r
+}
+
+// cors adds the configured CORS headers and answers preflight requests.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.CORSOrigin != "" {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
+			h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Date, Age")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+				h.Set("Access-Control-Max-Age", "86400")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// timeline looks the stream up and forgets rendered documents of streams
+// that are gone.
+func (s *Server) timeline(r *http.Request) (*packager.Timeline, error) {
+	name := chi.URLParam(r, "name")
+	tl, err := s.opts.Streams.Timeline(name)
+	if errors.Is(err, packager.ErrNotFound) {
+		s.cache.forget(name)
+	}
+	return tl, err
+}
+
+func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request) Kind {
+	tl, err := s.timeline(r)
+	if err != nil {
+		s.writeError(w, r, KindMultivariant, err)
+		return KindMultivariant
+	}
+	d, err := s.cache.forTimeline(tl).multivariantDoc()
+	s.serveDoc(w, r, KindMultivariant, tl, d, err, "application/vnd.apple.mpegurl")
+	return KindMultivariant
+}
+
+func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind {
+	tl, err := s.timeline(r)
+	if err != nil {
+		s.writeError(w, r, KindMediaList, err)
+		return KindMediaList
+	}
+	d, err := s.cache.forTimeline(tl).mediaDoc(chi.URLParam(r, "rendition"))
+	s.serveDoc(w, r, KindMediaList, tl, d, err, "application/vnd.apple.mpegurl")
+	return KindMediaList
+}
+
+func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) Kind {
+	tl, err := s.timeline(r)
+	if err != nil {
+		s.writeError(w, r, KindMPD, err)
+		return KindMPD
+	}
+	d, err := s.cache.forTimeline(tl).mpdDoc(s.opts.UTCTimingURL)
+	s.serveDoc(w, r, KindMPD, tl, d, err, "application/dash+xml")
+	return KindMPD
+}
+
+func (s *Server) serveDoc(w http.ResponseWriter, r *http.Request, kind Kind, tl *packager.Timeline, d *doc, err error, contentType string) {
+	if err != nil {
+		s.writeError(w, r, kind, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("ETag", d.etag)
+	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, tl.Ended)
+	serveBytes(w, r, d.body, tl.Updated)
+}
+
+// serveObject serves an init segment or a media segment.
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
+	object := chi.URLParam(r, "object")
+	kind := KindSegment
+	if strings.HasPrefix(object, "init-") {
+		kind = KindInit
+	}
+	tl, err := s.timeline(r)
+	if err != nil {
+		s.writeError(w, r, kind, err)
+		return kind
+	}
+	tt, err := tl.Track(chi.URLParam(r, "rendition"))
+	if err != nil {
+		s.writeError(w, r, kind, err)
+		return kind
+	}
+	var (
+		body    []byte
+		etag    string
+		modtime time.Time
+	)
+	switch {
+	case kind == KindInit && strings.HasSuffix(object, ".mp4"):
+		in, err := tt.Init(object)
+		if err != nil {
+			s.writeError(w, r, kind, err)
+			return kind
+		}
+		body, etag = in.Data, in.ETag
+	case strings.HasSuffix(object, ".m4s"):
+		start, err := strconv.ParseUint(strings.TrimSuffix(object, ".m4s"), 10, 64)
+		if err != nil {
+			s.writeError(w, r, kind, packager.ErrNotFound)
+			return kind
+		}
+		seg, err := tt.Segment(start)
+		if err != nil {
+			s.writeError(w, r, kind, err)
+			return kind
+		}
+		body, etag, modtime = seg.Data, seg.ETag, seg.StartTime().Add(seg.Length())
+	default:
+		s.writeError(w, r, kind, packager.ErrNotFound)
+		return kind
+	}
+	h := w.Header()
+	if tt.Track.Kind == ingest.Audio {
+		h.Set("Content-Type", "audio/mp4")
+	} else {
+		h.Set("Content-Type", "video/mp4")
+	}
+	h.Set("ETag", etag)
+	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, false)
+	serveBytes(w, r, body, modtime)
+	return kind
+}
+
+// serveTime answers the DASH UTCTiming source (urn:mpeg:dash:utc:http-xsdate:2014).
+func (s *Server) serveTime(w http.ResponseWriter, r *http.Request) Kind {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(s.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z")))
+	}
+	return KindTime
+}
+
+// serveBytes serves an immutable byte slice. A plain GET (the common case)
+// hands the whole slice to the connection in one Write: no per-request copy
+// of segment bytes. Range requests go through http.ServeContent.
+func serveBytes(w http.ResponseWriter, r *http.Request, body []byte, modtime time.Time) {
+	h := w.Header()
+	if !modtime.IsZero() {
+		h.Set("Last-Modified", modtime.UTC().Format(http.TimeFormat))
+	}
+	if r.Header.Get("Range") != "" {
+		http.ServeContent(w, r, "", modtime, bytes.NewReader(body))
+		return
+	}
+	if notModified(r, h.Get("ETag"), modtime) {
+		h.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// notModified evaluates If-None-Match (weak comparison, RFC 9110 13.1.2) and,
+// when it is absent, If-Modified-Since.
+func notModified(r *http.Request, etag string, modtime time.Time) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if etag == "" {
+			return false
+		}
+		for _, cand := range strings.Split(inm, ",") {
+			cand = strings.TrimPrefix(strings.TrimSpace(cand), "W/")
+			if cand == "*" || cand == strings.TrimPrefix(etag, "W/") {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" && !modtime.IsZero() {
+		t, err := http.ParseTime(ims)
+		return err == nil && !modtime.Truncate(time.Second).After(t)
+	}
+	return false
+}
+
+// instrument adapts a handler that reports the kind of object it served,
+// and counts the request by kind and status.
+func (s *Server) instrument(h func(w http.ResponseWriter, r *http.Request) Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		kind := h(sw, r)
+		s.metrics.observe(kind, sw.status, sw.bytes, time.Since(start))
+	}
+}
+
+// statusWriter records the status and the body size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.wroteHeader = true
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

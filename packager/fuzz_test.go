@@ -1,0 +1,158 @@
+package packager
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/mp4"
+
+	"github.com/liveorigin/liveorigin/ingest"
+)
+
+func FuzzOpusPacketSamples(f *testing.F) {
+	for _, tc := range opusCases {
+		f.Add(tc.packet)
+	}
+	f.Fuzz(func(t *testing.T, packet []byte) {
+		d, err := opusPacketSamples(packet)
+		if err == nil && (d < 120 || d > maxOpusPacketSamples) {
+			t.Fatalf("%x: %d samples", packet, d)
+		}
+	})
+}
+
+// FuzzTrackConfig feeds network-supplied codec configurations to Start's
+// validation: errors are fine, panics and undecodable init segments are not.
+func FuzzTrackConfig(f *testing.F) {
+	h264 := cachedClip(f, "h264.mp4").track
+	h265 := cachedClip(f, "hevc.mp4").track
+	av1 := cachedClip(f, "av1.mp4").track
+	aac := cachedClip(f, "aac.mp4").track
+	f.Add(uint8(0), h264.SPS[0], h264.PPS[0])
+	f.Add(uint8(1), h265.SPS[0], h265.PPS[0])
+	f.Add(uint8(2), av1.AV1Config, []byte(nil))
+	f.Add(uint8(3), aac.AudioSpecificConfig, []byte(nil))
+	f.Add(uint8(4), []byte{2}, []byte(nil))
+	f.Add(uint8(0), []byte{0x67, 0xff, 0x00}, []byte{0x68})
+	f.Add(uint8(3), []byte{0x2b, 0x92, 0x08, 0x00}, []byte(nil)) // HE-AAC
+	f.Fuzz(func(t *testing.T, codec uint8, a, b []byte) {
+		tr := ingest.Track{ClockRate: 90000}
+		switch codec % 5 {
+		case 0:
+			tr.Kind, tr.Codec, tr.SPS, tr.PPS = ingest.Video, ingest.H264, [][]byte{a}, [][]byte{b}
+		case 1:
+			tr.Kind, tr.Codec, tr.VPS, tr.SPS, tr.PPS = ingest.Video, ingest.H265, h265.VPS, [][]byte{a}, [][]byte{b}
+		case 2:
+			tr.Kind, tr.Codec, tr.AV1Config = ingest.Video, ingest.AV1, a
+		case 3:
+			tr.Kind, tr.Codec, tr.AudioSpecificConfig = ingest.Audio, ingest.AAC, a
+		case 4:
+			tr.Kind, tr.Codec = ingest.Audio, ingest.Opus
+			if len(a) > 0 {
+				tr.Channels = int(a[0])
+			}
+		}
+		cfg, err := newTrackConfig(tr)
+		if err != nil {
+			return
+		}
+		if cfg.timescale == 0 {
+			t.Fatal("timescale 0")
+		}
+		if _, err := mp4.DecodeFile(bytes.NewReader(cfg.init.Data)); err != nil {
+			t.Fatalf("init segment does not decode: %v", err)
+		}
+	})
+}
+
+// FuzzWriteAU drives a session with arbitrary access units, reconnects,
+// configuration changes and clock steps, and checks the timeline's
+// invariants: no segment longer than allowed, Seq +1, time never going back.
+//
+// Each operation takes 6 bytes: op, track, DTS step (int16, ms), PTS offset
+// (int8, frames), flags.
+func FuzzWriteAU(f *testing.F) {
+	f.Add(seedOps(func(i int) []byte { return op(0, byte(i%2), 33, 2, byte(boolByte(i%60 == 0))) }, 400))
+	f.Add(seedOps(func(i int) []byte {
+		switch {
+		case i == 150:
+			return op(210, 0, 0, 0, 0) // reconnect
+		case i == 300:
+			return op(225, 0, 0, 0, 0) // new SPS
+		case i%50 == 49:
+			return op(240, 0, 3, 0, 0) // clock step and tick
+		}
+		return op(0, byte(i%2), 21, 0, byte(boolByte(i%90 == 0)))
+	}, 450))
+	f.Add(seedOps(func(i int) []byte { return op(0, 0, -5, -3, 1) }, 50))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if tl := runOps(t, ops); tl != nil {
+			checkInvariants(t, tl, true)
+		}
+	})
+}
+
+// runOps plays FuzzWriteAU's operations and returns the final timeline.
+func runOps(t *testing.T, ops []byte) *Timeline {
+	{
+		e := newEnv(t, Options{Window: 6 * time.Second, ReconnectGrace: 5 * time.Second, MaxTargetDuration: 4 * time.Second})
+		v1, v2, a := videoTrack(t, 1000), cachedClip(t, "h264_160x120.mp4").track, aacTrack(t, 1000)
+		v2.ClockRate = 1000
+		sess, err := e.r.Publish(context.Background(), testInfo("fz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = sess.Start([]ingest.Track{v1, a})
+		dts := [2]int64{}
+		for len(ops) >= 6 {
+			o, track, step, cto, flags := ops[0], int(ops[1]%2), int64(int16(binary.BigEndian.Uint16(ops[2:4]))), int64(int8(ops[4])), ops[5]
+			ops = ops[6:]
+			switch {
+			case o <= 200:
+				dts[track] += step
+				au := ingest.AccessUnit{Track: track, DTS: dts[track], PTS: dts[track] + cto*33, Key: flags&1 != 0 || track == 1,
+					Data: make([]byte, int(flags)%64)}
+				_ = sess.WriteAU(au)
+			case o <= 220:
+				sess.Close(nil)
+				if s, err := e.r.Publish(context.Background(), testInfo("fz")); err == nil {
+					sess = s
+					_ = sess.Start([]ingest.Track{v1, a})
+				}
+			case o <= 230:
+				_ = sess.Start([]ingest.Track{v2, a})
+				v1, v2 = v2, v1
+			default:
+				e.clock.Advance(time.Duration(step) * time.Second / 4)
+				e.r.tick()
+			}
+		}
+		sess.Close(nil)
+		tl, _ := e.r.Timeline("fz")
+		return tl
+	}
+}
+
+func op(o, track byte, step int16, cto int8, flags byte) []byte {
+	b := []byte{o, track, 0, 0, byte(cto), flags}
+	binary.BigEndian.PutUint16(b[2:4], uint16(step))
+	return b
+}
+
+func seedOps(gen func(i int) []byte, n int) []byte {
+	var b []byte
+	for i := 0; i < n; i++ {
+		b = append(b, gen(i)...)
+	}
+	return b
+}
+
+func boolByte(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+package packager
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a Registry. The zero value of every field selects its
+// default.
+type Options struct {
+	// SegmentTarget is the segment target duration; default 2s. Valid:
+	// 500ms..20s. Segments are cut at the first key frame at or after it.
+	SegmentTarget time.Duration
+	// Window is the playlist window; default 30s. The effective window is
+	// max(Window, 3*TargetDuration) (rfc8216bis 6.2.2).
+	Window time.Duration
+	// ReconnectGrace is how long a stream waits for its publisher to return
+	// before it ends; default 10s.
+	ReconnectGrace time.Duration
+	// MaxTargetDuration caps the HLS EXT-X-TARGETDURATION; default 10s. It
+	// must be at least SegmentTarget rounded up to whole seconds; it is used
+	// in whole seconds (rounded down).
+	MaxTargetDuration time.Duration
+	// MaxStreams is the number of streams held at once (live, waiting for a
+	// reconnect, or ended but still readable); default 100. Publish beyond it
+	// fails with ErrTooManyStreams.
+	MaxStreams int
+	// Now is the wall clock; default time.Now. Every wall-clock decision
+	// (timeline anchoring, grace, removal) uses it, so tests inject a fake.
+	Now func() time.Time
+	// Logger receives the package's logs; default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the package's metrics; default: none (a fresh
+	// prometheus.NewRegistry() that nobody scrapes).
+	Registerer prometheus.Registerer
+
+	// manualTick disables the Registry's ticker goroutine: tests call tick
+	// themselves so that timer decisions are deterministic.
+	manualTick bool
+}
+
+const (
+	defaultSegmentTarget     = 2 * time.Second
+	defaultWindow            = 30 * time.Second
+	defaultReconnectGrace    = 10 * time.Second
+	defaultMaxTargetDuration = 10 * time.Second
+	defaultMaxStreams        = 100
+
+	minSegmentTarget = 500 * time.Millisecond
+	maxSegmentTarget = 20 * time.Second
+)
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.SegmentTarget == 0 {
+		o.SegmentTarget = defaultSegmentTarget
+	}
+	if o.Window == 0 {
+		o.Window = defaultWindow
+	}
+	if o.ReconnectGrace == 0 {
+		o.ReconnectGrace = defaultReconnectGrace
+	}
+	if o.MaxTargetDuration == 0 {
+		o.MaxTargetDuration = defaultMaxTargetDuration
+	}
+	if o.MaxStreams == 0 {
+		o.MaxStreams = defaultMaxStreams
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return o
+}
+
+// Validate checks the options (after defaults) and returns one error per
+// problem; each message starts with the option's name.
+func (o Options) Validate() []error {
+	d := o.withDefaults()
+	var errs []error
+	switch {
+	case d.SegmentTarget < minSegmentTarget:
+		errs = append(errs, fmt.Errorf("segment-target: %v is below the %v minimum", d.SegmentTarget, minSegmentTarget))
+	case d.SegmentTarget > maxSegmentTarget:
+		errs = append(errs, fmt.Errorf("segment-target: %v is above the %v maximum", d.SegmentTarget, maxSegmentTarget))
+	}
+	if d.Window < 0 {
+		errs = append(errs, fmt.Errorf("window: %v is negative", d.Window))
+	}
+	if d.ReconnectGrace < 0 {
+		errs = append(errs, fmt.Errorf("reconnect-grace: %v is negative", d.ReconnectGrace))
+	}
+	if d.MaxTargetDuration < 0 {
+		errs = append(errs, fmt.Errorf("max-target-duration: %v is negative", d.MaxTargetDuration))
+	} else if min := ceilSeconds(d.SegmentTarget); d.MaxTargetDuration.Truncate(time.Second) < min {
+		errs = append(errs, fmt.Errorf("max-target-duration: %v is below the segment target rounded up to whole seconds (%v)",
+			d.MaxTargetDuration, min))
+	}
+	if d.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("max-streams: %d is negative", d.MaxStreams))
+	}
+	return errs
+}
+
+// ceilSeconds rounds d up to whole seconds (HLS target durations are
+// integers, rfc8216bis 4.4.3.1).
+func ceilSeconds(d time.Duration) time.Duration {
+	if r := d % time.Second; r != 0 {
+		return d - r + time.Second
+	}
+	return d
+}
