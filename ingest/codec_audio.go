@@ -9,6 +9,16 @@ import (
 	"github.com/Eyevinn/mp4ff/aac"
 )
 
+// aacFrameSamples is the length of an AAC-LC frame in samples (ISO/IEC
+// 14496-3, GASpecificConfig frameLengthFlag 0). The 960-sample variant
+// (frameLengthFlag 1) is not detected: mp4ff's parser skips GASpecificConfig.
+const aacFrameSamples = 1024
+
+// maxASCLen bounds the AudioSpecificConfig we accept. The supported object
+// types take at most about 18 bytes, even with both frequencies escaped and
+// the SBR/PS sync extension; anything much longer is trailing garbage.
+const maxASCLen = 64
+
 // aacChannels maps an AudioSpecificConfig channelConfiguration to a channel
 // count (ISO/IEC 14496-3 Table 1.19). 0 (a program config element decides)
 // and the reserved values are missing: we cannot describe them in a sample
@@ -19,15 +29,16 @@ var aacChannels = [...]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8}
 // 1.6.2.1), as carried by an FLV/RTMP AAC sequence header or an MPEG-4
 // descriptor. AAC-LC, HE-AAC and HE-AACv2 are supported. For HE-AAC the
 // SampleRate is the output rate (the SBR rate, twice the core rate) and
-// HE-AACv2 (parametric stereo) has 2 channels, as a decoder outputs them.
-// The configuration is copied.
+// HE-AACv2 (parametric stereo) has 2 channels, as a decoder outputs them;
+// FrameSamples is counted at that output rate (1024 for AAC-LC, 2048 for
+// HE-AAC). The configuration is copied.
 func AACTrack(asc []byte, clockRate uint32) (t Track, err error) {
 	defer recoverParser("aac", &err)
 	if clockRate == 0 {
 		return Track{}, errors.New("aac: clock rate is 0")
 	}
-	if len(asc) < 2 {
-		return Track{}, fmt.Errorf("aac: AudioSpecificConfig: %d bytes, need at least 2", len(asc))
+	if len(asc) < 2 || len(asc) > maxASCLen {
+		return Track{}, fmt.Errorf("aac: AudioSpecificConfig: %d bytes, need 2 to %d", len(asc), maxASCLen)
 	}
 	hdr, err := aac.DecodeAudioSpecificConfigHeader(bytes.NewReader(asc))
 	if err != nil {
@@ -47,9 +58,15 @@ func AACTrack(asc []byte, clockRate uint32) (t Track, err error) {
 		return Track{}, fmt.Errorf("aac: %w: channel configuration %d", ErrUnsupportedCodec, cc)
 	}
 	channels := aacChannels[cc]
-	rate := cfg.SamplingFrequency
-	if cfg.SBRPresentFlag && cfg.ExtensionFrequency > 0 {
-		rate = cfg.ExtensionFrequency
+	rate, frame := cfg.SamplingFrequency, aacFrameSamples
+	if cfg.SBRPresentFlag && cfg.ExtensionFrequency > 0 && cfg.ExtensionFrequency != rate {
+		// SBR doubles the output rate, so a frame is 2048 output samples.
+		// With the SBR rate equal to the core rate (downsampled SBR) the
+		// output stays at 1024 samples per frame.
+		if cfg.ExtensionFrequency != 2*rate {
+			return Track{}, fmt.Errorf("aac: %w: SBR rate %d Hz is neither the core rate %d Hz nor twice it", ErrUnsupportedCodec, cfg.ExtensionFrequency, rate)
+		}
+		rate, frame = cfg.ExtensionFrequency, 2*aacFrameSamples
 	}
 	if cfg.PSPresentFlag && channels == 1 {
 		channels = 2
@@ -64,12 +81,14 @@ func AACTrack(asc []byte, clockRate uint32) (t Track, err error) {
 		CodecString:         fmt.Sprintf("mp4a.40.%d", cfg.ObjectType),
 		SampleRate:          rate,
 		Channels:            channels,
+		FrameSamples:        frame,
 		AudioSpecificConfig: bytes.Clone(asc),
 	}, nil
 }
 
-// OpusTrack builds an Opus track. Opus always runs at 48 kHz. Only mono and
-// stereo (channel mapping family 0) are supported: more channels need a
+// OpusTrack builds an Opus track. Opus always runs at 48 kHz. Its frames
+// vary in length, so FrameSamples is 0: OpusPacketSamples reads each packet's
+// duration. Only mono and stereo (channel mapping family 0) are supported: more channels need a
 // channel mapping table that Track does not carry.
 func OpusTrack(channels int, preSkip uint16, clockRate uint32) (Track, error) {
 	if clockRate == 0 {

@@ -55,22 +55,23 @@ func TestTrackFromConfig(t *testing.T) {
 		got[tc.name] = tr
 	}
 	spot := []struct {
-		name, codecString string
-		w, h, rate, ch    int
+		name, codecString     string
+		w, h, rate, ch, frame int
 	}{
-		{"h264 high 720p", "avc1.64001F", 1280, 720, 0, 0},
-		{"h265 main 360p", "hvc1.1.6.L63.90", 640, 360, 0, 0},
-		{"av1 main 240p", "av01.0.00M.08.0.110.02.02.02.0", 320, 240, 0, 0},
-		{"aac-lc 44.1k stereo", "mp4a.40.2", 0, 0, 44100, 2},
-		{"he-aac 48k mono", "mp4a.40.5", 0, 0, 48000, 1},
-		{"he-aacv2 48k stereo", "mp4a.40.29", 0, 0, 48000, 2},
+		{"h264 high 720p", "avc1.64001F", 1280, 720, 0, 0, 0},
+		{"h265 main 360p", "hvc1.1.6.L63.90", 640, 360, 0, 0, 0},
+		{"av1 main 240p", "av01.0.00M.08.0.110.02.02.02.0", 320, 240, 0, 0, 0},
+		{"aac-lc 44.1k stereo", "mp4a.40.2", 0, 0, 44100, 2, 1024},
+		{"he-aac 48k mono", "mp4a.40.5", 0, 0, 48000, 1, 2048},
+		{"he-aacv2 48k stereo", "mp4a.40.29", 0, 0, 48000, 2, 2048},
 	}
 	for _, s := range spot {
 		tr := got[s.name]
-		if tr.CodecString != s.codecString || tr.Width != s.w || tr.Height != s.h || tr.SampleRate != s.rate || tr.Channels != s.ch {
-			t.Errorf("%s: got %s %dx%d %d Hz %d ch, want %s %dx%d %d Hz %d ch", s.name,
-				tr.CodecString, tr.Width, tr.Height, tr.SampleRate, tr.Channels,
-				s.codecString, s.w, s.h, s.rate, s.ch)
+		if tr.CodecString != s.codecString || tr.Width != s.w || tr.Height != s.h || tr.SampleRate != s.rate || tr.Channels != s.ch ||
+			tr.FrameSamples != s.frame {
+			t.Errorf("%s: got %s %dx%d %d Hz %d ch %d samples/frame, want %s %dx%d %d Hz %d ch %d samples/frame", s.name,
+				tr.CodecString, tr.Width, tr.Height, tr.SampleRate, tr.Channels, tr.FrameSamples,
+				s.codecString, s.w, s.h, s.rate, s.ch, s.frame)
 		}
 	}
 	checkGolden(t, "tracks.json", got)
@@ -184,9 +185,11 @@ var badConfigs = []struct {
 	{"av1C without sequence header", AV1TrackFromConfig, []byte{0x81, 0, 0x0c, 0}, "av1: av1C sequence header", false},
 	{"av1C lying OBU size", AV1TrackFromConfig, []byte{0x81, 0, 0x0c, 0, 0x0a, 0x7f, 0}, "av1: av1C sequence header", false},
 	{"asc short", AACTrack, []byte{0x12}, "aac: AudioSpecificConfig: 1 bytes", false},
+	{"asc with trailing garbage", AACTrack, append([]byte{0x11, 0x90}, make([]byte, 100)...), "aac: AudioSpecificConfig: 102 bytes", false},
 	{"asc AAC Main", AACTrack, []byte{0x0a, 0x10}, "audio object type 1", true},
 	{"asc channel config 0", AACTrack, []byte{0x12, 0x00}, "channel configuration 0", true},
 	{"asc bad frequency index", AACTrack, []byte{0x16, 0x90}, "aac: AudioSpecificConfig: ", false},
+	{"asc SBR at 4x the core rate", AACTrack, []byte{0x2b, 0x08, 0x08, 0x00}, "SBR rate 96000 Hz is neither", true},
 	{"opus head short", OpusTrackFromHead, []byte("OpusHead"), "opus: OpusHead: 8 bytes", false},
 	{"opus head bad magic", OpusTrackFromHead, []byte("OpusTags\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"), "magic", false},
 	{"opus 6 channels", OpusTrackFromHead, []byte("OpusHead\x01\x06\x38\x01\x80\xbb\x00\x00\x00\x00\x01"), "channel mapping family 1", true},
@@ -217,15 +220,29 @@ func TestClockRateZero(t *testing.T) {
 	}
 }
 
+// TestAACDownsampledSBR: HE-AAC whose SBR rate equals the core rate
+// (downsampled SBR) outputs at the core rate, 1024 samples per frame.
+func TestAACDownsampledSBR(t *testing.T) {
+	tr, err := AACTrack([]byte{0x29, 0x89, 0x88, 0x00}, 1000) // AOT 5, 48 kHz core, mono, 48 kHz SBR
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.SampleRate != 48000 || tr.FrameSamples != 1024 || tr.CodecString != "mp4a.40.5" {
+		t.Errorf("got %s %d Hz %d samples/frame, want mp4a.40.5 48000 Hz 1024", tr.CodecString, tr.SampleRate, tr.FrameSamples)
+	}
+}
+
 func TestOpusTrack(t *testing.T) {
 	head := []byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")
 	tr, err := OpusTrackFromHead(head, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// FrameSamples 0: each Opus packet gives its own duration (OpusPacketSamples).
 	want := Track{Kind: Audio, Codec: Opus, ClockRate: 1000, CodecString: "opus", SampleRate: 48000, Channels: 2, OpusPreSkip: 312}
 	if tr.Kind != want.Kind || tr.Codec != want.Codec || tr.CodecString != want.CodecString ||
-		tr.SampleRate != want.SampleRate || tr.Channels != want.Channels || tr.OpusPreSkip != want.OpusPreSkip {
+		tr.SampleRate != want.SampleRate || tr.Channels != want.Channels || tr.OpusPreSkip != want.OpusPreSkip ||
+		tr.FrameSamples != 0 {
 		t.Errorf("got %+v, want %+v", tr, want)
 	}
 	if _, err := OpusTrack(3, 0, 1000); !errors.Is(err, ErrUnsupportedCodec) {
@@ -288,6 +305,9 @@ func FuzzTrackFromConfig(f *testing.F) {
 			}
 			if tr.Kind == Audio && (tr.SampleRate <= 0 || tr.Channels <= 0) {
 				t.Errorf("accepted audio track of %d Hz, %d channels", tr.SampleRate, tr.Channels)
+			}
+			if tr.Codec == AAC && tr.FrameSamples <= 0 || tr.Codec == Opus && tr.FrameSamples != 0 {
+				t.Errorf("accepted %s track with %d samples per frame", tr.Codec, tr.FrameSamples)
 			}
 		}
 	})

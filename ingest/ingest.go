@@ -10,8 +10,8 @@
 //	if err := sess.Start(tracks); err != nil { ... } // once the codec configurations are known
 //	for au := range aus { if err := sess.WriteAU(au); err != nil { return err } }
 //
-// Codec knowledge (parameter sets, codec strings, sample formats) lives here
-// once, in codec.go, so every adapter produces the same Track for the same
+// Codec knowledge (parameter sets, codec strings, sample formats, audio frame
+// lengths) lives here once, in codec*.go, so every adapter produces the same Track for the same
 // stream.
 package ingest
 
@@ -62,8 +62,10 @@ func (c Codec) Kind() Kind {
 }
 
 // Track describes one elementary stream of a publish session. It is built by
-// the constructors in codec.go, which parse the codec configuration and fill
-// in the derived fields (resolution, codec string).
+// the constructors in codec*.go, which parse the codec configuration and fill
+// in the derived fields (resolution, codec string, sample rate, channels,
+// frame length). Consumers trust those fields and do not parse the
+// configuration again.
 type Track struct {
 	Kind  Kind
 	Codec Codec
@@ -86,6 +88,11 @@ type Track struct {
 	// Audio.
 	SampleRate int
 	Channels   int
+	// FrameSamples is the number of audio samples per access unit, at
+	// SampleRate, for codecs with fixed frames (AAC-LC 1024, HE-AAC 2048
+	// output samples); 0 when each packet carries its own duration (Opus:
+	// see OpusPacketSamples).
+	FrameSamples int
 	// AudioSpecificConfig is the AAC decoder configuration (ISO 14496-3).
 	AudioSpecificConfig []byte
 	// OpusPreSkip is the Opus pre-skip in 48 kHz samples.

@@ -30,7 +30,7 @@ func TestFragmenterCodecs(t *testing.T) {
 	}{
 		{name: "h264", file: "h264.mp4", entry: "avc1", codecString: "avc1.64000D", timescale: 90000, width: 320, height: 240, wantReorder: true},
 		{name: "h265", file: "hevc.mp4", entry: "hvc1", codecString: "hvc1.1.6.L60.90", timescale: 90000, width: 320, height: 240, wantReorder: true},
-		{name: "av1", file: "av1.mp4", entry: "av01", codecString: "av01.0.00M.08", timescale: 90000, width: 320, height: 240},
+		{name: "av1", file: "av1.mp4", entry: "av01", codecString: "av01.0.00M.08.0.110.02.02.02.0", timescale: 90000, width: 320, height: 240},
 		{name: "aac", file: "aac.mp4", entry: "mp4a", codecString: "mp4a.40.2", timescale: 48000, frame: 1024},
 		{name: "opus", file: "opus.mp4", entry: "Opus", codecString: "opus", timescale: 48000, frame: 960},
 	}

@@ -12,25 +12,18 @@ import (
 	"github.com/liveorigin/liveorigin/ingest"
 )
 
-func FuzzOpusPacketSamples(f *testing.F) {
-	for _, tc := range opusCases {
-		f.Add(tc.packet)
-	}
-	f.Fuzz(func(t *testing.T, packet []byte) {
-		d, err := opusPacketSamples(packet)
-		if err == nil && (d < 120 || d > maxOpusPacketSamples) {
-			t.Fatalf("%x: %d samples", packet, d)
-		}
-	})
-}
-
-// FuzzTrackConfig feeds network-supplied codec configurations to Start's
-// validation: errors are fine, panics and undecodable init segments are not.
+// FuzzTrackConfig feeds network-supplied codec configurations through the
+// ingest constructors, as an adapter does, and then to Start's packaging:
+// a Track the constructors accept must package into a decodable init
+// segment. The same bytes are also put into a Track by hand, next to
+// derived fields that no longer match them: errors are fine there, panics
+// and undecodable init segments are not.
 func FuzzTrackConfig(f *testing.F) {
 	h264 := cachedClip(f, "h264.mp4").track
 	h265 := cachedClip(f, "hevc.mp4").track
 	av1 := cachedClip(f, "av1.mp4").track
 	aac := cachedClip(f, "aac.mp4").track
+	opus := cachedClip(f, "opus.mp4").track
 	f.Add(uint8(0), h264.SPS[0], h264.PPS[0])
 	f.Add(uint8(1), h265.SPS[0], h265.PPS[0])
 	f.Add(uint8(2), av1.AV1Config, []byte(nil))
@@ -39,33 +32,57 @@ func FuzzTrackConfig(f *testing.F) {
 	f.Add(uint8(0), []byte{0x67, 0xff, 0x00}, []byte{0x68})
 	f.Add(uint8(3), []byte{0x2b, 0x92, 0x08, 0x00}, []byte(nil)) // HE-AAC
 	f.Fuzz(func(t *testing.T, codec uint8, a, b []byte) {
-		tr := ingest.Track{ClockRate: 90000}
+		var built ingest.Track
+		var err error
+		hand := ingest.Track{ClockRate: 90000}
 		switch codec % 5 {
 		case 0:
-			tr.Kind, tr.Codec, tr.SPS, tr.PPS = ingest.Video, ingest.H264, [][]byte{a}, [][]byte{b}
+			built, err = ingest.H264Track([][]byte{a}, [][]byte{b}, 90000)
+			hand = h264
+			hand.SPS, hand.PPS = [][]byte{a}, [][]byte{b}
 		case 1:
-			tr.Kind, tr.Codec, tr.VPS, tr.SPS, tr.PPS = ingest.Video, ingest.H265, h265.VPS, [][]byte{a}, [][]byte{b}
+			built, err = ingest.H265Track(h265.VPS, [][]byte{a}, [][]byte{b}, 90000)
+			hand = h265
+			hand.SPS, hand.PPS = [][]byte{a}, [][]byte{b}
 		case 2:
-			tr.Kind, tr.Codec, tr.AV1Config = ingest.Video, ingest.AV1, a
+			built, err = ingest.AV1TrackFromConfig(a, 90000)
+			hand = av1
+			hand.AV1Config = a
 		case 3:
-			tr.Kind, tr.Codec, tr.AudioSpecificConfig = ingest.Audio, ingest.AAC, a
+			built, err = ingest.AACTrack(a, 90000)
+			hand = aac
+			hand.AudioSpecificConfig = a
 		case 4:
-			tr.Kind, tr.Codec = ingest.Audio, ingest.Opus
+			channels := 0
 			if len(a) > 0 {
-				tr.Channels = int(a[0])
+				channels = int(a[0])
 			}
+			built, err = ingest.OpusTrack(channels, 312, 90000)
+			hand = opus
+			hand.Channels = channels
 		}
-		cfg, err := newTrackConfig(tr)
-		if err != nil {
-			return
+		if err == nil {
+			cfg, err := newTrackConfig(built)
+			if err != nil {
+				t.Fatalf("ingest accepted a %s track that does not package: %v", built.Codec, err)
+			}
+			checkTrackConfig(t, cfg)
 		}
-		if cfg.timescale == 0 {
-			t.Fatal("timescale 0")
-		}
-		if _, err := mp4.DecodeFile(bytes.NewReader(cfg.init.Data)); err != nil {
-			t.Fatalf("init segment does not decode: %v", err)
+		hand.ClockRate = 90000
+		if cfg, err := newTrackConfig(hand); err == nil {
+			checkTrackConfig(t, cfg)
 		}
 	})
+}
+
+func checkTrackConfig(t *testing.T, cfg trackConfig) {
+	t.Helper()
+	if cfg.timescale == 0 {
+		t.Fatal("timescale 0")
+	}
+	if _, err := mp4.DecodeFile(bytes.NewReader(cfg.init.Data)); err != nil {
+		t.Fatalf("init segment does not decode: %v", err)
+	}
 }
 
 // FuzzWriteAU drives a session with arbitrary access units, reconnects,

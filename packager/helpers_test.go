@@ -127,7 +127,8 @@ type clip struct {
 }
 
 // loadClip reads a fragmented MP4 from testdata into a Track (in the clip's
-// own timescale) and its access units.
+// own timescale) and its access units. The Track is built from the clip's
+// codec configuration with the ingest constructors, as every adapter does.
 func loadClip(t testing.TB, file string) clip {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", file))
@@ -141,34 +142,30 @@ func loadClip(t testing.TB, file string) clip {
 	}
 	trak := mf.Init.Moov.Trak
 	stsd := trak.Mdia.Minf.Stbl.Stsd
-	c := clip{track: ingest.Track{ClockRate: trak.Mdia.Mdhd.Timescale}}
-	tr := &c.track
+	clock := trak.Mdia.Mdhd.Timescale
+	var c clip
 	switch {
 	case stsd.AvcX != nil:
-		tr.Kind, tr.Codec = ingest.Video, ingest.H264
-		tr.SPS, tr.PPS = stsd.AvcX.AvcC.SPSnalus, stsd.AvcX.AvcC.PPSnalus
+		c.track, err = ingest.H264Track(stsd.AvcX.AvcC.SPSnalus, stsd.AvcX.AvcC.PPSnalus, clock)
 	case stsd.HvcX != nil:
-		tr.Kind, tr.Codec = ingest.Video, ingest.H265
 		hc := stsd.HvcX.HvcC
-		tr.VPS, tr.SPS, tr.PPS = hc.GetNalusForType(hevc.NALU_VPS), hc.GetNalusForType(hevc.NALU_SPS), hc.GetNalusForType(hevc.NALU_PPS)
+		c.track, err = ingest.H265Track(hc.GetNalusForType(hevc.NALU_VPS), hc.GetNalusForType(hevc.NALU_SPS), hc.GetNalusForType(hevc.NALU_PPS), clock)
 	case stsd.Av01 != nil:
-		tr.Kind, tr.Codec = ingest.Video, ingest.AV1
 		rec := stsd.Av01.Av1C.CodecConfRec
 		sw := bits.NewFixedSliceWriter(int(rec.Size()))
 		if err := rec.EncodeSW(sw); err != nil {
 			t.Fatal(err)
 		}
-		tr.AV1Config = sw.Bytes()
+		c.track, err = ingest.AV1TrackFromConfig(sw.Bytes(), clock)
 	case stsd.Mp4a != nil:
-		tr.Kind, tr.Codec = ingest.Audio, ingest.AAC
-		tr.AudioSpecificConfig = stsd.Mp4a.Esds.DecConfigDescriptor.DecSpecificInfo.DecConfig
-		tr.Channels, tr.SampleRate = int(stsd.Mp4a.ChannelCount), int(stsd.Mp4a.SampleRate)
+		c.track, err = ingest.AACTrack(stsd.Mp4a.Esds.DecConfigDescriptor.DecSpecificInfo.DecConfig, clock)
 	case stsd.Opus != nil:
-		tr.Kind, tr.Codec = ingest.Audio, ingest.Opus
-		tr.Channels, tr.SampleRate = int(stsd.Opus.Dops.OutputChannelCount), int(stsd.Opus.Dops.InputSampleRate)
-		tr.OpusPreSkip = stsd.Opus.Dops.PreSkip
+		c.track, err = ingest.OpusTrack(int(stsd.Opus.Dops.OutputChannelCount), stsd.Opus.Dops.PreSkip, clock)
 	default:
 		t.Fatalf("%s: unexpected sample entry", file)
+	}
+	if err != nil {
+		t.Fatalf("%s: build track: %v", file, err)
 	}
 	for _, seg := range mf.Segments {
 		for _, frag := range seg.Fragments {
@@ -179,7 +176,7 @@ func loadClip(t testing.TB, file string) clip {
 			for _, s := range fs {
 				c.aus = append(c.aus, ingest.AccessUnit{
 					DTS: int64(s.DecodeTime), PTS: s.PresentationTime(),
-					Key: tr.Kind == ingest.Audio || s.IsSync(), Data: s.Data,
+					Key: c.track.Kind == ingest.Audio || s.IsSync(), Data: s.Data,
 				})
 			}
 		}
@@ -238,6 +235,12 @@ func videoTrack(t testing.TB, clock uint32) ingest.Track {
 
 func aacTrack(t testing.TB, clock uint32) ingest.Track {
 	tr := cachedClip(t, "aac.mp4").track
+	tr.ClockRate = clock
+	return tr
+}
+
+func opusTrack(t testing.TB, clock uint32) ingest.Track {
+	tr := cachedClip(t, "opus.mp4").track
 	tr.ClockRate = clock
 	return tr
 }

@@ -8,40 +8,50 @@ import (
 
 // StreamInfo describes a stream for the JSON API.
 type StreamInfo struct {
-	Name string
+	Name string `json:"name"`
 	// Live is true while a publisher is connected.
-	Live bool
+	Live bool `json:"live"`
 	// Protocol, RemoteAddr and SessionID describe the current publisher, or
 	// the last one while the stream waits for it or has ended.
-	Protocol, RemoteAddr, SessionID string
+	Protocol   string `json:"protocol"`
+	RemoteAddr string `json:"remote_addr"`
+	SessionID  string `json:"session_id"`
 	// Started is when the stream began; SessionStarted when the (last)
 	// publisher connected.
-	Started, SessionStarted time.Time
-	Ended                   bool
-	Tracks                  []TrackInfo
+	Started        time.Time `json:"started"`
+	SessionStarted time.Time `json:"session_started"`
+	// Uptime is how long the stream has existed, in seconds.
+	Uptime float64     `json:"uptime_seconds"`
+	Ended  bool        `json:"ended"`
+	Tracks []TrackInfo `json:"tracks"`
 	// IngestBitrate is the access unit payload rate over the window, all
 	// tracks, in bits/s.
-	IngestBitrate int
+	IngestBitrate int `json:"ingest_bitrate"`
 	// Segments is the number of segments in the leader track's playlist
 	// window.
-	Segments int
+	Segments int `json:"segments"`
 	// BytesHeld is the memory held for the window: init and media segments.
-	BytesHeld int
+	BytesHeld int `json:"bytes_held"`
 }
 
 // TrackInfo describes one rendition of a stream.
 type TrackInfo struct {
-	Name                     string // "v0", "a0"
-	Kind, Codec, CodecString string
-	Width, Height            int
-	FrameRate                float64 // measured over the window
-	SampleRate, Channels     int
+	Name        string  `json:"name"` // "v0", "a0"
+	Kind        string  `json:"kind"`
+	Codec       string  `json:"codec"`
+	CodecString string  `json:"codec_string"`
+	Width       int     `json:"width,omitempty"`
+	Height      int     `json:"height,omitempty"`
+	FrameRate   float64 `json:"frame_rate,omitempty"` // measured over the window
+	SampleRate  int     `json:"sample_rate,omitempty"`
+	Channels    int     `json:"channels,omitempty"`
 	// Bitrate is the access unit payload rate over the window in bits/s.
-	Bitrate int
+	Bitrate int `json:"bitrate"`
 }
 
-func (st *stream) infoLocked() StreamInfo {
+func (st *stream) infoLocked(now time.Time) StreamInfo {
 	info := StreamInfo{
+		Uptime:    now.Sub(st.created).Round(time.Millisecond).Seconds(),
 		Name:      st.name,
 		Live:      st.sess != nil,
 		Started:   st.created,

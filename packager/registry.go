@@ -219,10 +219,11 @@ func (r *Registry) Streams() []StreamInfo {
 	}
 	r.mu.RUnlock()
 	out := make([]StreamInfo, 0, len(list))
+	now := r.opts.Now()
 	for _, st := range list {
 		st.mu.Lock()
 		if !st.removed {
-			out = append(out, st.infoLocked())
+			out = append(out, st.infoLocked(now))
 		}
 		st.mu.Unlock()
 	}

@@ -395,16 +395,34 @@ func TestStartErrors(t *testing.T) {
 			tr.SPS = [][]byte{{0x67, 0xff}}
 			return []ingest.Track{tr}
 		}, ingest.ErrUnsupportedCodec},
-		{"bad AudioSpecificConfig", func(t testing.TB) []ingest.Track {
+		{"hand-built track without derived fields", func(t testing.TB) []ingest.Track {
+			tr := v(t)
+			return []ingest.Track{{Kind: tr.Kind, Codec: tr.Codec, ClockRate: tr.ClockRate, SPS: tr.SPS, PPS: tr.PPS}}
+		}, ingest.ErrBadTracks},
+		{"aac without frame length", func(t testing.TB) []ingest.Track {
 			tr := aacTrack(t, 48000)
-			tr.AudioSpecificConfig = []byte{0xf8, 0x00}
+			tr.FrameSamples = 0
+			return []ingest.Track{tr}
+		}, ingest.ErrBadTracks},
+		{"aac config too long for an esds box", func(t testing.TB) []ingest.Track {
+			tr := aacTrack(t, 48000)
+			tr.AudioSpecificConfig = append(tr.AudioSpecificConfig[:2:2], make([]byte, 200)...)
 			return []ingest.Track{tr}
 		}, ingest.ErrUnsupportedCodec},
 		{"opus 6 channels", func(t testing.TB) []ingest.Track {
-			return []ingest.Track{{Kind: ingest.Audio, Codec: ingest.Opus, ClockRate: 48000, Channels: 6}}
+			tr := opusTrack(t, 48000)
+			tr.Channels = 6
+			return []ingest.Track{tr}
 		}, ingest.ErrUnsupportedCodec},
 		{"av1 without config", func(t testing.TB) []ingest.Track {
-			return []ingest.Track{{Kind: ingest.Video, Codec: ingest.AV1, ClockRate: 90000}}
+			tr := cachedClip(t, "av1.mp4").track
+			tr.AV1Config = nil
+			return []ingest.Track{tr}
+		}, ingest.ErrBadTracks},
+		{"corrupt av1 config", func(t testing.TB) []ingest.Track {
+			tr := cachedClip(t, "av1.mp4").track
+			tr.AV1Config = []byte{0x01, 0, 0x0c, 0} // marker bit clear
+			return []ingest.Track{tr}
 		}, ingest.ErrUnsupportedCodec},
 	}
 	for _, tc := range tests {

@@ -118,10 +118,8 @@ func TestTimestampAnomalies(t *testing.T) {
 			kind: "audio", anomaly: anomalyJump, want: 1,
 		},
 		{
-			name: "malformed opus and empty access units are dropped",
-			tracks: func(t testing.TB) []ingest.Track {
-				return []ingest.Track{{Kind: ingest.Audio, Codec: ingest.Opus, ClockRate: 48000, Channels: 2}}
-			},
+			name:   "malformed opus and empty access units are dropped",
+			tracks: func(t testing.TB) []ingest.Track { return []ingest.Track{opusTrack(t, 48000)} },
 			aus: func() []ingest.AccessUnit {
 				aus := make([]ingest.AccessUnit, 300)
 				for i := range aus {
@@ -176,36 +174,4 @@ func TestVideoBeforeKeyFrame(t *testing.T) {
 	if d := absDur(a[1].StartOffset() - v[0].StartOffset()); d > 22*time.Millisecond {
 		t.Errorf("audio's second segment starts %v from the video's first", d)
 	}
-}
-
-func TestOpusPacketSamples(t *testing.T) {
-	for _, tc := range opusCases {
-		got, err := opusPacketSamples(tc.packet)
-		if got != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("%s: %d, %v; want %d (error %v)", tc.name, got, err, tc.want, tc.wantErr)
-		}
-	}
-}
-
-var opusCases = []struct {
-	name    string
-	packet  []byte
-	want    uint32
-	wantErr bool
-}{
-	{"empty", nil, 0, true},
-	{"SILK NB 10ms", []byte{0 << 3}, 480, false},
-	{"SILK WB 60ms", []byte{11 << 3}, 2880, false},
-	{"hybrid FB 20ms", []byte{15 << 3}, 960, false},
-	{"CELT NB 2.5ms", []byte{16 << 3}, 120, false},
-	{"CELT FB 20ms", []byte{31 << 3}, 960, false},
-	{"two frames, equal", []byte{31<<3 | 1}, 1920, false},
-	{"two frames, different", []byte{19<<3 | 2}, 1920, false},
-	{"code 3, 6 x 20ms", []byte{31<<3 | 3, 6}, 5760, false},
-	{"code 3, 7 x 20ms too long", []byte{31<<3 | 3, 7}, 0, true},
-	{"code 3, 48 x 2.5ms", []byte{16<<3 | 3, 0x80 | 48}, 5760, false},
-	{"code 3 without count", []byte{31<<3 | 3}, 0, true},
-	{"code 3 with 0 frames", []byte{31<<3 | 3, 0}, 0, true},
-	{"code 3, 3 x 60ms too long", []byte{3<<3 | 3, 3}, 0, true},
-	{"code 3, 2 x 60ms", []byte{3<<3 | 3, 2}, 5760, false},
 }

@@ -172,12 +172,12 @@ func (tr *track) pushVideo(au ingest.AccessUnit) {
 func (tr *track) pushAudio(au ingest.AccessUnit) {
 	dur := tr.cfg.frameSamples
 	if dur == 0 {
-		d, err := opusPacketSamples(au.Data)
+		d, err := ingest.OpusPacketSamples(au.Data)
 		if err != nil {
 			tr.anomaly(anomalyMalformed)
 			return
 		}
-		dur = d
+		dur = uint32(d) // at most 120 ms at 48 kHz
 	}
 	t := max(tr.ticks(au.DTS), 0)
 	tol := int64(tr.durTicks(audioResync))

@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
-# Installs what the tests need and the machine lacks, with apt-get when root;
-# otherwise says exactly what to install. Safe to run again: it only checks
-# when everything is there.
+# Installs what the tests need and the machine lacks: Debian packages with
+# apt-get when root (otherwise it says exactly what to install), then the
+# pinned player libraries (hls.js, dash.js, playwright-core) with npm ci.
+# Safe to run again: when everything is there it only checks.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v go >/dev/null || { echo "deps: Go is missing: install Go 1.26 (https://go.dev/doc/install)" >&2; exit 1; }
 
 need=()
-command -v go >/dev/null || { echo "deps: Go is missing: install Go 1.26 (https://go.dev/doc/install)" >&2; exit 1; }
-command -v ffmpeg  >/dev/null || need+=(ffmpeg)
-command -v ffprobe >/dev/null || need+=(ffmpeg)
+command -v ffmpeg   >/dev/null || need+=(ffmpeg)
+command -v ffprobe  >/dev/null || need+=(ffmpeg)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v chromium >/dev/null || need+=(chromium)
+command -v node     >/dev/null || need+=(nodejs)
+command -v npm      >/dev/null || need+=(npm)
 
-if [ ${#need[@]} -eq 0 ]; then
-	exit 0
+if [ ${#need[@]} -gt 0 ]; then
+	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing Debian packages: ${need[*]}" >&2
+		echo "deps: install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${need[*]} with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	# Keep package scripts from starting services (the prometheus package
+	# would start a server of its own).
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: missing Debian packages: ${need[*]}" >&2
-	echo "deps: install them with: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
-	exit 1
+
+# The real players, pinned by test/players/package-lock.json.
+if [ ! -d test/players/node_modules/playwright-core ] || [ test/players/package-lock.json -nt test/players/node_modules ]; then
+	echo "deps: installing the player libraries (npm ci in test/players)"
+	(cd test/players && npm ci --no-audit --no-fund --loglevel=error)
+	touch test/players/node_modules
 fi
-echo "deps: installing ${need[*]} with apt-get"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# --no-install-recommends keeps the install small; policy-rc.d stops the
-# prometheus package from starting a server of its own.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.liveorigin
-chmod +x /usr/sbin/policy-rc.d.liveorigin
-if [ ! -e /usr/sbin/policy-rc.d ]; then cp /usr/sbin/policy-rc.d.liveorigin /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
-rm -f /usr/sbin/policy-rc.d.liveorigin
-apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -123,7 +123,7 @@ func (a *app) listen() error {
 func (a *app) serve(ctx context.Context) error {
 	a.log.Info("liveorigin started",
 		"rtmp", a.rtmp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
-		"segment_target", a.cfg.SegmentTarget, "window", a.cfg.Window, "reconnect_grace", a.cfg.ReconnectGrace)
+		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String())
 
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup

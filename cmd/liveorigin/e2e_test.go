@@ -411,6 +411,16 @@ func checkMetrics(t *testing.T, a *testApp, name string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
+	// docs/metrics.md lists every series liveorigin exports.
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (liveorigin_\w+)`).FindAllSubmatch(text, -1) {
+		if !bytes.Contains(doc, []byte("`"+string(m[1])+"`")) {
+			t.Errorf("docs/metrics.md does not document %s", m[1])
+		}
+	}
 	for _, want := range []string{
 		`liveorigin_ingest_frames_total{kind="video",stream="` + name + `"}`,
 		`liveorigin_packager_segments_total{kind="audio",stream="` + name + `"}`,
@@ -442,5 +452,92 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if resp, err := http.Get(a.admin + "/readyz"); err == nil {
 		resp.Body.Close()
 		t.Error("admin listener still answers after shutdown")
+	}
+}
+
+// playerReport is what test/players/check.mjs prints.
+type playerReport struct {
+	StartupMs     int      `json:"startupMs"`
+	Played        float64  `json:"played"`
+	Wall          float64  `json:"wall"`
+	Waiting       int      `json:"waiting"`
+	Errors        []string `json:"errors"`
+	Warnings      []string `json:"warnings"`
+	Latency       float64  `json:"latency"`
+	Width         int      `json:"width"`
+	Height        int      `json:"height"`
+	DecodedFrames int      `json:"decodedFrames"`
+	Console       []string `json:"console"`
+}
+
+// playInBrowser plays url with hls.js or dash.js in headless Chromium for
+// the given wall-clock seconds. It may run on another goroutine.
+func playInBrowser(kind, url string, seconds int) (playerReport, error) {
+	cmd := exec.Command("node", "../../test/players/check.mjs", kind, url, strconv.Itoa(seconds))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var r playerReport
+	if err := cmd.Run(); err != nil {
+		return r, fmt.Errorf("%s player: %v\n%s", kind, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%s player output %q: %v", kind, stdout.String(), err)
+	}
+	return r, nil
+}
+
+// Real players in a real browser: hls.js and dash.js play the stream and
+// keep playing through a publisher's reconnect (a discontinuity in HLS, a new
+// Period in DASH).
+func TestPlayersInBrowser(t *testing.T) {
+	requireTools(t, "ffmpeg", "node", "chromium")
+	if _, err := os.Stat("../../test/players/node_modules/playwright-core"); err != nil {
+		t.Fatal("player libraries missing: run `make deps` (npm ci in test/players)")
+	}
+	a := startApp(t, func(c *Config) { c.SegmentTarget = time.Second })
+	for _, tc := range []struct{ kind, path string }{{"hls", "index.m3u8"}, {"dash", "manifest.mpd"}} {
+		t.Run(tc.kind, func(t *testing.T) {
+			name := "browser-" + tc.kind
+			pub := publish(t, a.rtmpURL+name, 8)
+			waitFor(t, a, name, 20*time.Second, "three segments", func(tl *packager.Timeline) bool {
+				return len(tl.Tracks) == 2 && len(tl.Tracks[0].Segments) >= 3 && len(tl.Tracks[1].Segments) >= 3
+			})
+			type result struct {
+				r   playerReport
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				r, err := playInBrowser(tc.kind, a.base+"/live/"+name+"/"+tc.path, 20)
+				done <- result{r, err}
+			}()
+			// The publisher stops while the player plays; another one
+			// continues the stream within the reconnect grace.
+			if err := pub.Wait(); err != nil {
+				t.Errorf("first publisher: %v", err)
+			}
+			publish(t, a.rtmpURL+name, 20)
+			res := <-done
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			r := res.r
+			t.Logf("%s: %+v", tc.kind, r)
+			if len(r.Errors) > 0 {
+				t.Errorf("%s reported errors: %v", tc.kind, r.Errors)
+			}
+			if r.Width != 320 || r.Height != 240 {
+				t.Errorf("%s: picture %dx%d, want 320x240", tc.kind, r.Width, r.Height)
+			}
+			// 20 s of wall clock, less the start-up and the publisher's
+			// gap of about a second: at least 12 s must have played.
+			if r.Played < 12 {
+				t.Errorf("%s played %.1f s of media in %v s", tc.kind, r.Played, r.Wall)
+			}
+			tl, err := a.registry.Timeline(name)
+			if err != nil || len(tl.Periods) < 2 {
+				t.Errorf("the stream did not go through a reconnect: %v", err)
+			}
+		})
 	}
 }

@@ -1,0 +1,75 @@
+// Plays a live HLS or DASH URL in headless Chromium with hls.js or dash.js
+// and reports, as one JSON line, how far playback got and every error the
+// player raised. Used by the end-to-end tests (cmd/liveorigin) and by hand:
+//
+//   node check.mjs hls http://127.0.0.1:8080/live/demo/index.m3u8 20
+//   node check.mjs dash http://127.0.0.1:8080/live/demo/manifest.mpd 20
+import { chromium } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const [kind, url, secondsArg] = process.argv.slice(2);
+const seconds = Number(secondsArg || 15);
+if (!['hls', 'dash'].includes(kind) || !url) {
+  console.error('usage: node check.mjs hls|dash URL [SECONDS]');
+  process.exit(2);
+}
+const here = path.dirname(fileURLToPath(import.meta.url));
+const lib = kind === 'hls'
+  ? path.join(here, 'node_modules/hls.js/dist/hls.min.js')
+  : path.join(here, 'node_modules/dashjs/dist/modern/umd/dash.all.min.js');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const page = await browser.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.setContent('<video id="v" muted playsinline></video>');
+  await page.addScriptTag({ path: lib });
+  const result = await page.evaluate(async ({ kind, url, seconds }) => {
+    const video = document.getElementById('v');
+    const errors = []; // fatal: playback broke
+    const warnings = []; // recovered by the player (e.g. a gap jumped at a reconnect)
+    let waiting = 0;
+    video.addEventListener('waiting', () => { waiting++; });
+    if (kind === 'hls') {
+      if (!window.Hls.isSupported()) return { errors: ['hls.js: MSE not supported'] };
+      const hls = new window.Hls();
+      hls.on(window.Hls.Events.ERROR, (_, d) => (d.fatal ? errors : warnings).push(`${d.type}/${d.details}`));
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      window.player = hls;
+    } else {
+      const player = window.dashjs.MediaPlayer().create();
+      player.on('error', (e) => errors.push(`dash.js: ${JSON.stringify(e.error || e).slice(0, 300)}`));
+      player.initialize(video, url, true);
+      window.player = player;
+    }
+    if (kind === "hls") video.play().catch(() => {});
+    const t0 = performance.now();
+    // Wait until the first frame plays, at most 20 s.
+    while (video.currentTime === 0 && performance.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 100));
+    const startupMs = performance.now() - t0;
+    const start = video.currentTime;
+    const wallStart = performance.now();
+    while (performance.now() - wallStart < seconds * 1000) await new Promise((r) => setTimeout(r, 250));
+    const played = video.currentTime - start;
+    let latency = null;
+    if (kind === 'hls' && window.player.latency !== undefined) latency = window.player.latency;
+    if (kind === 'dash') latency = window.player.getCurrentLiveLatency();
+    return {
+      startupMs: Math.round(startupMs), played: Math.round(played * 1000) / 1000, wall: seconds,
+      waiting, errors, warnings, latency, width: video.videoWidth, height: video.videoHeight,
+      decodedFrames: video.getVideoPlaybackQuality().totalVideoFrames,
+      droppedFrames: video.getVideoPlaybackQuality().droppedVideoFrames,
+    };
+  }, { kind, url, seconds });
+  result.console = consoleErrors;
+  console.log(JSON.stringify(result));
+} finally {
+  await browser.close();
+}
