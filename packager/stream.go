@@ -253,7 +253,10 @@ func (st *stream) fixTargetDuration(first time.Duration) {
 	td := max(ceilSeconds(st.r.opts.SegmentTarget), ceilSeconds(first))
 	st.targetDuration = min(td, st.maxTargetDuration())
 	st.tdFixed = true
-	st.log.Debug("target duration fixed", "target_duration", st.targetDuration, "first_segment", first)
+	// The stream becomes playable now: say how long after its first frame,
+	// the figure a viewer waiting for a new stream feels.
+	st.log.Info("first segment ready", "target_duration", st.targetDuration.String(), "first_segment", first.String(),
+		"since_first_frame", time.Duration(st.r.opts.Now().UnixNano()-st.periodStart).Round(time.Millisecond).String())
 }
 
 // leaderCut tells the followers that the leader started a segment at tick t

@@ -541,3 +541,67 @@ func TestPlayersInBrowser(t *testing.T) {
 		})
 	}
 }
+
+// publishArgs starts ffmpeg publishing with the given input and codec
+// arguments.
+func publishArgs(t *testing.T, url string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-nostdin", "-v", "error", "-re"}, args...), "-f", "flv", url)...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("ffmpeg publishing %s: %s", url, stderr.String())
+		}
+	})
+	return cmd
+}
+
+// Audio-only and video-only publishers get a playable stream with one
+// rendition, and a keyframe interval longer than the target still gives a
+// valid playlist.
+func TestAudioOnlyAndVideoOnly(t *testing.T) {
+	requireTools(t, "ffmpeg", "ffprobe")
+	a := startApp(t, func(c *Config) { c.SegmentTarget = time.Second })
+	publishArgs(t, a.rtmpURL+"radio", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "20",
+		"-c:a", "aac", "-ac", "2")
+	// A 2.5 s keyframe interval against a 1 s segment target.
+	publishArgs(t, a.rtmpURL+"silent", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "20",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "75", "-keyint_min", "75", "-sc_threshold", "0")
+	for _, tc := range []struct {
+		name, rendition, codec string
+		segs                   int
+	}{{"radio", "a0", "mp4a.40.2", 3}, {"silent", "v0", "avc1.", 2}} {
+		waitFor(t, a, tc.name, 20*time.Second, tc.name+" segments", func(tl *packager.Timeline) bool {
+			return len(tl.Tracks) == 1 && len(tl.Tracks[0].Segments) >= tc.segs
+		})
+		mv := string(mustGet(t, a.base+"/live/"+tc.name+"/index.m3u8"))
+		if strings.Contains(mv, "EXT-X-MEDIA:") || !strings.Contains(mv, `CODECS="`+tc.codec) || !strings.Contains(mv, "\n"+tc.rendition+".m3u8\n") {
+			t.Errorf("%s multivariant playlist:\n%s", tc.name, mv)
+		}
+		media := string(mustGet(t, a.base+"/live/"+tc.name+"/"+tc.rendition+".m3u8"))
+		target, _ := strconv.Atoi(reTarget.FindStringSubmatch(media)[1])
+		for _, m := range reExtinf.FindAllStringSubmatch(media, -1) {
+			if d, _ := strconv.ParseFloat(m[1], 64); int(d+0.5) > target {
+				t.Errorf("%s: EXTINF %s exceeds TARGETDURATION %d", tc.name, m[1], target)
+			}
+		}
+		if tc.name == "silent" && target != 3 {
+			t.Errorf("2.5 s keyframe interval: TARGETDURATION %d, want 3\n%s", target, media)
+		}
+		segs := reSeg.FindAllString(media, -1)
+		init := mustGet(t, a.base+"/live/"+tc.name+"/"+reMap.FindStringSubmatch(media)[1])
+		st := probe(t, init, mustGet(t, a.base+"/live/"+tc.name+"/"+segs[len(segs)-1]))
+		if want := map[string]string{"radio": "aac", "silent": "h264"}[tc.name]; st["codec_name"] != want {
+			t.Errorf("%s: ffprobe says %v", tc.name, st)
+		}
+		if code, _, body := get(t, a.base+"/live/"+tc.name+"/manifest.mpd"); code != http.StatusOK || strings.Count(string(body), "<AdaptationSet") != 1 {
+			t.Errorf("%s MPD: %d\n%s", tc.name, code, body)
+		}
+	}
+}

@@ -258,3 +258,25 @@ func readMP4Video(t testing.TB, name string) ([]byte, []mp4Sample) {
 	}
 	return rec, samples
 }
+
+// exSequenceStartTag is an enhanced-RTMP video tag carrying the codec
+// configuration record (IsExHeader, key frame, SequenceStart).
+func exSequenceStartTag(fourCC string, rec []byte) []byte {
+	return cat("90", "'"+fourCC, hexOf(rec))
+}
+
+// exFrameTag is the enhanced-RTMP video tag of one sample: for hvc1 a
+// CodedFrames packet with the sample's composition time; for av01 a
+// CodedFramesX packet whose temporal unit starts with a temporal delimiter,
+// as OBS sends it (the CMAF sample must lose it).
+func exFrameTag(fourCC string, smp mp4Sample) []byte {
+	frameType := "a" // IsExHeader, inter frame
+	if smp.key {
+		frameType = "9" // IsExHeader, key frame
+	}
+	if fourCC == "hvc1" {
+		cts := uint32(smp.pts - smp.dts)
+		return cat(frameType+"1", "'"+fourCC, hexOf([]byte{byte(cts >> 16), byte(cts >> 8), byte(cts)}), hexOf(smp.data))
+	}
+	return cat(frameType+"3", "'"+fourCC, "1200", hexOf(smp.data))
+}

@@ -104,23 +104,11 @@ func TestPublishEnhanced(t *testing.T) {
 			if err := c.metadata(meta); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.video(0, cat("90", "'"+tc.fourCC, hexOf(rec))); err != nil {
+			if err := c.video(0, exSequenceStartTag(tc.fourCC, rec)); err != nil {
 				t.Fatal(err)
 			}
 			for _, smp := range samples {
-				frameType := "a" // inter, IsExHeader
-				if smp.key {
-					frameType = "9"
-				}
-				var body []byte
-				if tc.codec == ingest.H265 {
-					cts := uint32(smp.pts - smp.dts)
-					body = cat(frameType+"1", "'"+tc.fourCC, hexOf([]byte{byte(cts >> 16), byte(cts >> 8), byte(cts)}), hexOf(smp.data))
-				} else {
-					// A temporal delimiter, as OBS sends it; the sample must lose it.
-					body = cat(frameType+"3", "'"+tc.fourCC, "1200", hexOf(smp.data))
-				}
-				if err := c.video(uint32(smp.dts), body); err != nil {
+				if err := c.video(uint32(smp.dts), exFrameTag(tc.fourCC, smp)); err != nil {
 					t.Fatal(err)
 				}
 			}
