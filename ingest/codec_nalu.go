@@ -37,21 +37,40 @@ func AnnexBToHVCC(annexB []byte) []byte {
 
 func annexBToLengthPrefixed(annexB []byte, drop func(nalu []byte) bool) []byte {
 	var nalus [][]byte
+	forEachAnnexBNALU(annexB, func(n []byte) { nalus = append(nalus, n) })
+	return lengthPrefixed(nalus, drop)
+}
+
+// NALUsToSample joins the NAL units of one H.264 or H.265 access unit (as
+// MPEG-TS and RTP depacketizers return them, without start codes) into a
+// CMAF sample: 4-byte length prefixes, access unit delimiters dropped. The
+// result never aliases nalus; it is empty when nothing is left.
+func NALUsToSample(codec Codec, nalus [][]byte) []byte {
+	switch codec {
+	case H264:
+		return lengthPrefixed(nalus, func(n []byte) bool { return avc.GetNaluType(n[0]) == avc.NALU_AUD })
+	case H265:
+		return lengthPrefixed(nalus, func(n []byte) bool { return hevc.GetNaluType(n[0]) == hevc.NALU_AUD })
+	}
+	return nil
+}
+
+func lengthPrefixed(nalus [][]byte, drop func(nalu []byte) bool) []byte {
 	size := 0
-	forEachAnnexBNALU(annexB, func(n []byte) {
-		if drop(n) {
-			return
+	for _, n := range nalus {
+		if len(n) > 0 && !drop(n) {
+			size += 4 + len(n)
 		}
-		nalus = append(nalus, n)
-		size += 4 + len(n)
-	})
-	if len(nalus) == 0 {
+	}
+	if size == 0 {
 		return nil
 	}
 	out := make([]byte, 0, size)
 	for _, n := range nalus {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
-		out = append(out, n...)
+		if len(n) > 0 && !drop(n) {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
+			out = append(out, n...)
+		}
 	}
 	return out
 }

@@ -231,3 +231,29 @@ func BenchmarkNormalizeAVCC(b *testing.B) {
 		})
 	}
 }
+
+func TestNALUsToSample(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec Codec
+		in    [][]byte
+		want  []byte
+	}{
+		{"h264 drops AUD", H264, [][]byte{{0x09, 0xf0}, {0x65, 0xaa}}, []byte{0, 0, 0, 2, 0x65, 0xaa}},
+		{"h264 keeps SPS and slices", H264, [][]byte{{0x67, 1}, {0x41, 2, 3}}, []byte{0, 0, 0, 2, 0x67, 1, 0, 0, 0, 3, 0x41, 2, 3}},
+		{"h265 drops AUD", H265, [][]byte{{35 << 1, 1, 0x50}, {19 << 1, 1, 7}}, []byte{0, 0, 0, 3, 19 << 1, 1, 7}},
+		{"empty units skipped", H264, [][]byte{{}, {0x65}}, []byte{0, 0, 0, 1, 0x65}},
+		{"only AUD", H264, [][]byte{{0x09, 0xf0}}, nil},
+		{"not a NAL codec", AAC, [][]byte{{1, 2}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := NALUsToSample(tc.codec, tc.in)
+			if !bytes.Equal(got, tc.want) {
+				t.Fatalf("got % x, want % x", got, tc.want)
+			}
+			if len(got) > 0 && len(tc.in) > 0 && len(tc.in[len(tc.in)-1]) > 0 && &got[len(got)-1] == &tc.in[len(tc.in)-1][len(tc.in[len(tc.in)-1])-1] {
+				t.Fatal("result aliases the input")
+			}
+		})
+	}
+}
