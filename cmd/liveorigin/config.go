@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/liveorigin/liveorigin/ingest"
 )
 
 // Config is the daemon's whole configuration. It lives in package main only:
@@ -24,6 +27,16 @@ type Config struct {
 	RTMPAddr  string
 	HTTPAddr  string
 	AdminAddr string
+
+	SRTAddr              string
+	SRTPassphrase        string
+	SRTStreamPassphrases map[string]string
+	SRTLatency           time.Duration
+
+	RTSPAddr        string
+	RTSPUDPRTPAddr  string
+	RTSPUDPRTCPAddr string
+	RTSPPulls       map[string]string
 
 	SegmentTarget     time.Duration
 	Window            time.Duration
@@ -42,6 +55,11 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		RTMPAddr:          ":1935",
+		SRTAddr:           ":9000",
+		SRTLatency:        120 * time.Millisecond,
+		RTSPAddr:          ":8554",
+		RTSPUDPRTPAddr:    ":8000",
+		RTSPUDPRTCPAddr:   ":8001",
 		HTTPAddr:          ":8080",
 		AdminAddr:         "127.0.0.1:9997",
 		SegmentTarget:     2 * time.Second,
@@ -62,6 +80,11 @@ type option struct {
 	name, arg, help string
 	get             func(c *Config) string
 	set             func(c *Config, v string) error
+	// isMap options hold NAME=VALUE entries: a flag may repeat, the
+	// environment variable takes a comma-separated list, the file a mapping.
+	isMap bool
+	// secret values are never printed.
+	secret bool
 }
 
 func (o option) env() string {
@@ -100,9 +123,49 @@ func intOpt(name, help string, f func(*Config) *int) option {
 		}}
 }
 
+// mapOpt is an option of NAME=VALUE entries keyed by stream name.
+func mapOpt(name, arg, help string, secret bool, f func(*Config) *map[string]string) option {
+	return option{name: name, arg: "NAME=" + arg, help: help, isMap: true, secret: secret,
+		get: func(c *Config) string {
+			if len(*f(c)) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%d entries", len(*f(c)))
+		},
+		set: func(c *Config, v string) error {
+			k, val, ok := strings.Cut(v, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" {
+				return fmt.Errorf("want NAME=%s, got %q", arg, redact(v, secret))
+			}
+			if *f(c) == nil {
+				*f(c) = map[string]string{}
+			}
+			(*f(c))[k] = val
+			return nil
+		}}
+}
+
+func redact(v string, secret bool) string {
+	if secret {
+		return "<redacted>"
+	}
+	return v
+}
+
 func options() []option {
 	return []option{
 		stringOpt("rtmp-addr", "ADDR", "RTMP ingest listen address (OBS: server rtmp://HOST/live, key NAME)", func(c *Config) *string { return &c.RTMPAddr }),
+		stringOpt("srt-addr", "ADDR", "SRT ingest listen address (UDP); callers use streamid=publish:live/NAME", func(c *Config) *string { return &c.SRTAddr }),
+		{name: "srt-passphrase", arg: "SECRET", help: "SRT passphrase every caller must use (10 to 79 characters); empty accepts unencrypted callers", secret: true,
+			get: func(c *Config) string { return redact(c.SRTPassphrase, c.SRTPassphrase != "") },
+			set: func(c *Config, v string) error { c.SRTPassphrase = v; return nil }},
+		mapOpt("srt-stream-passphrase", "SECRET", "SRT passphrase for one stream, overriding srt-passphrase (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.SRTStreamPassphrases }),
+		durationOpt("srt-latency", "SRT receiver latency: how long the receiver waits for retransmissions", func(c *Config) *time.Duration { return &c.SRTLatency }),
+		stringOpt("rtsp-addr", "ADDR", "RTSP ingest listen address (TCP); push to rtsp://HOST:8554/live/NAME", func(c *Config) *string { return &c.RTSPAddr }),
+		stringOpt("rtsp-udp-rtp-addr", "ADDR", "UDP address for RTSP RECORD over UDP (RTP, an even port); empty disables UDP", func(c *Config) *string { return &c.RTSPUDPRTPAddr }),
+		stringOpt("rtsp-udp-rtcp-addr", "ADDR", "UDP address for RTSP RECORD over UDP (RTCP, the RTP port + 1)", func(c *Config) *string { return &c.RTSPUDPRTCPAddr }),
+		mapOpt("rtsp-pull", "URL", "pull a camera into stream NAME: NAME=rtsp://user:pass@camera/path (repeat the flag; env: comma-separated)", false, func(c *Config) *map[string]string { return &c.RTSPPulls }),
 		stringOpt("http-addr", "ADDR", "HTTP playback listen address (HLS and DASH)", func(c *Config) *string { return &c.HTTPAddr }),
 		stringOpt("admin-addr", "ADDR", "admin listen address: /metrics, /healthz, /readyz, /api/v1 (keep it on loopback or a private network)", func(c *Config) *string { return &c.AdminAddr }),
 		durationOpt("segment-target", "segment target duration; segments are cut at the first keyframe at or after it (500ms to 20s)", func(c *Config) *time.Duration { return &c.SegmentTarget }),
@@ -159,8 +222,14 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	}
 	for _, o := range opts {
 		if v, ok := lookupEnv(getenv, o.env()); ok {
-			if err := o.set(&cfg, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %v", o.env(), err))
+			values := []string{v}
+			if o.isMap {
+				values = strings.Split(v, ",")
+			}
+			for _, v := range values {
+				if err := o.set(&cfg, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %v", o.env(), err))
+				}
 			}
 		}
 	}
@@ -206,6 +275,23 @@ func applyFile(cfg *Config, opts []option, path string) []error {
 			errs = append(errs, fmt.Errorf("config file %s line %d: unknown option %q (see liveorigin --help)", path, node.Line, k))
 			continue
 		}
+		if o.isMap {
+			if node.Kind != yaml.MappingNode {
+				errs = append(errs, fmt.Errorf("config file %s line %d: %s: want a mapping of stream names to values", path, node.Line, k))
+				continue
+			}
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				key, val := node.Content[i], node.Content[i+1]
+				if val.Kind != yaml.ScalarNode {
+					errs = append(errs, fmt.Errorf("config file %s line %d: %s: %s: want a single value", path, val.Line, k, key.Value))
+					continue
+				}
+				if err := o.set(cfg, key.Value+"="+val.Value); err != nil {
+					errs = append(errs, fmt.Errorf("config file %s line %d: %s: %v", path, key.Line, k, err))
+				}
+			}
+			continue
+		}
 		if node.Kind != yaml.ScalarNode {
 			errs = append(errs, fmt.Errorf("config file %s line %d: %s: want a single value", path, node.Line, k))
 			continue
@@ -222,11 +308,43 @@ func applyFile(cfg *Config, opts []option, path string) []error {
 // (see newApp).
 func (c Config) validate() []error {
 	var errs []error
-	for _, a := range []struct{ name, v string }{{"rtmp-addr", c.RTMPAddr}, {"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr}} {
+	for _, a := range []struct{ name, v string }{
+		{"rtmp-addr", c.RTMPAddr}, {"srt-addr", c.SRTAddr}, {"rtsp-addr", c.RTSPAddr},
+		{"rtsp-udp-rtp-addr", c.RTSPUDPRTPAddr}, {"rtsp-udp-rtcp-addr", c.RTSPUDPRTCPAddr},
+		{"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr},
+	} {
+		if a.v == "" && strings.HasPrefix(a.name, "rtsp-udp") {
+			continue // UDP for RTSP is optional
+		}
 		if _, port, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not HOST:PORT (e.g. :8080 or 127.0.0.1:8080)", a.name, a.v))
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			errs = append(errs, fmt.Errorf("%s: port %q is not a number from 0 to 65535", a.name, port))
+		}
+	}
+	if (c.RTSPUDPRTPAddr == "") != (c.RTSPUDPRTCPAddr == "") {
+		errs = append(errs, errors.New("rtsp-udp-rtp-addr and rtsp-udp-rtcp-addr: set both or neither"))
+	}
+	if err := checkPassphrase(c.SRTPassphrase); err != nil {
+		errs = append(errs, fmt.Errorf("srt-passphrase: %v", err))
+	}
+	for _, name := range sortedKeys(c.SRTStreamPassphrases) {
+		if err := ingest.ValidateName(name); err != nil {
+			errs = append(errs, fmt.Errorf("srt-stream-passphrase %s: %v", name, err))
+		} else if err := checkPassphrase(c.SRTStreamPassphrases[name]); err != nil || c.SRTStreamPassphrases[name] == "" {
+			errs = append(errs, fmt.Errorf("srt-stream-passphrase %s: must be 10 to 79 characters", name))
+		}
+	}
+	if c.SRTLatency < 0 || c.SRTLatency > 10*time.Second {
+		errs = append(errs, fmt.Errorf("srt-latency: %s is outside 0 to 10s", c.SRTLatency))
+	}
+	for _, name := range sortedKeys(c.RTSPPulls) {
+		raw := c.RTSPPulls[name]
+		if err := ingest.ValidateName(name); err != nil {
+			errs = append(errs, fmt.Errorf("rtsp-pull %s: %v", name, err))
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("rtsp-pull %s: want a URL like rtsp://user:pass@camera:554/path", name))
 		}
 	}
 	switch c.LogLevel {
@@ -248,6 +366,24 @@ func (c Config) validate() []error {
 	return errs
 }
 
+// checkPassphrase applies SRT's rule: empty (no encryption) or 10 to 79
+// characters.
+func checkPassphrase(p string) error {
+	if p != "" && (len(p) < 10 || len(p) > 79) {
+		return fmt.Errorf("must be 10 to 79 characters, got %d", len(p))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func printUsage(w io.Writer, opts []option) {
 	d := defaultConfig()
 	fmt.Fprintf(w, `liveorigin: a live-streaming origin. RTMP in, CMAF packaged once, HLS and DASH out.
@@ -266,5 +402,8 @@ environment, which beats the file, which beats the default.
 `)
 	for _, o := range opts {
 		fmt.Fprintf(w, "  --%s %s\n        %s\n        env %s, default %q\n", o.name, o.arg, o.help, o.env(), o.get(&d))
+		if o.isMap {
+			fmt.Fprintf(w, "        config file: a mapping, e.g. %s: {NAME: %s}\n", o.name, strings.TrimPrefix(o.arg, "NAME="))
+		}
 	}
 }

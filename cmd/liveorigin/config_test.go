@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("defaults invalid: %v", errs)
 	}
-	if cfg != defaultConfig() {
+	if !reflect.DeepEqual(cfg, defaultConfig()) {
 		t.Fatalf("got %+v, want defaults", cfg)
 	}
 	if cfg.RTMPAddr != ":1935" || cfg.HTTPAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9997" {
@@ -61,6 +62,29 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// Options keyed by stream name merge across the file, the environment and
+// repeated flags.
+func TestConfigMapOptions(t *testing.T) {
+	file := writeFile(t, "rtsp-pull:\n  lobby: rtsp://u:p@10.0.0.9/s1\n  gate: rtsp://10.0.0.10/h264\nsrt-stream-passphrase:\n  hevc: 0123456789abc\n")
+	env := envMap(map[string]string{
+		"LIVEORIGIN_CONFIG":    file,
+		"LIVEORIGIN_RTSP_PULL": "gate=rtsp://10.0.0.11/h264,yard=rtsp://10.0.0.12/h264",
+	})
+	cfg, errs := loadConfig([]string{"--rtsp-pull", "roof=rtsp://10.0.0.13/x", "--rtsp-pull", "lobby=rtsp://10.0.0.14/x"}, env, &bytes.Buffer{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := map[string]string{
+		"lobby": "rtsp://10.0.0.14/x", "gate": "rtsp://10.0.0.11/h264", "yard": "rtsp://10.0.0.12/h264", "roof": "rtsp://10.0.0.13/x",
+	}
+	if !reflect.DeepEqual(cfg.RTSPPulls, want) {
+		t.Errorf("rtsp-pull: got %v, want %v", cfg.RTSPPulls, want)
+	}
+	if cfg.SRTStreamPassphrases["hevc"] != "0123456789abc" {
+		t.Errorf("srt-stream-passphrase: %v", cfg.SRTStreamPassphrases)
+	}
+}
+
 // Bad configurations and the one line per problem each must produce.
 func TestBadConfigs(t *testing.T) {
 	for _, tc := range []struct {
@@ -81,6 +105,12 @@ func TestBadConfigs(t *testing.T) {
 		{name: "unknown flag", args: []string{"--nope"}, want: []string{"flag provided but not defined: -nope"}},
 		{name: "stray argument", args: []string{"serve"}, want: []string{`unexpected argument "serve"`}},
 		{name: "public url", args: []string{"--public-url", "cdn.example.com"}, want: []string{"public-url"}},
+		{name: "short passphrase", args: []string{"--srt-passphrase", "short"}, want: []string{"srt-passphrase: must be 10 to 79 characters, got 5"}},
+		{name: "stream passphrase without name", args: []string{"--srt-stream-passphrase", "hunter2hunter2"}, want: []string{"want NAME=SECRET, got \"<redacted>\""}},
+		{name: "stream passphrase bad name", args: []string{"--srt-stream-passphrase", "a b=0123456789ab"}, want: []string{"srt-stream-passphrase a b: invalid stream name"}},
+		{name: "pull url", args: []string{"--rtsp-pull", "cam=http://camera/x"}, want: []string{"rtsp-pull cam: want a URL like rtsp://"}},
+		{name: "pull not a mapping", file: "rtsp-pull: rtsp://camera/x\n", want: []string{"rtsp-pull: want a mapping"}},
+		{name: "udp half set", args: []string{"--rtsp-udp-rtcp-addr", ""}, want: []string{"set both or neither"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
