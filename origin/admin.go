@@ -17,6 +17,10 @@ type AdminOptions struct {
 	// Ready reports whether the server takes traffic (/readyz); nil means
 	// always ready.
 	Ready func() bool
+	// PullSources lists the configured pull sources (RTSP cameras) with
+	// their state, for /api/v1/streams and /api/v1/sources; nil when there
+	// are none.
+	PullSources func() any
 }
 
 // AdminHandler serves the admin listener: /metrics, /healthz, /readyz,
@@ -40,7 +44,18 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 	})
 	r.Mount("/debug", middleware.Profiler())
 	r.Get("/api/v1/streams", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"streams": s.opts.Streams.Streams()})
+		doc := map[string]any{"streams": s.opts.Streams.Streams()}
+		if o.PullSources != nil {
+			doc["pull_sources"] = o.PullSources()
+		}
+		writeJSON(w, http.StatusOK, doc)
+	})
+	r.Get("/api/v1/sources", func(w http.ResponseWriter, _ *http.Request) {
+		var sources any = []any{}
+		if o.PullSources != nil {
+			sources = o.PullSources()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"pull_sources": sources})
 	})
 	r.Get("/api/v1/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")

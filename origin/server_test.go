@@ -289,7 +289,8 @@ func TestAdmin(t *testing.T) {
 	f.feed(t, 3*time.Second)
 	f.do(t, "GET", "/live/demo/index.m3u8")
 	ready := true
-	h := f.server.AdminHandler(AdminOptions{Gatherer: f.reg, Ready: func() bool { return ready }})
+	h := f.server.AdminHandler(AdminOptions{Gatherer: f.reg, Ready: func() bool { return ready },
+		PullSources: func() any { return []map[string]string{{"name": "cam", "state": "retrying"}} }})
 	get := func(p string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
@@ -313,6 +314,12 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &doc); code != 200 || err != nil || len(doc.Streams) != 1 || doc.Streams[0].Name != "demo" ||
 		len(doc.Streams[0].Tracks) != 2 || doc.Streams[0].Tracks[0].Width != 320 {
 		t.Errorf("/api/v1/streams: %d %v %s", code, err, b)
+	}
+	if !strings.Contains(b, `"pull_sources"`) || !strings.Contains(b, `"retrying"`) {
+		t.Errorf("/api/v1/streams lacks the pull sources: %s", b)
+	}
+	if code, b := get("/api/v1/sources"); code != 200 || !strings.Contains(b, `"state": "retrying"`) {
+		t.Errorf("/api/v1/sources: %d %s", code, b)
 	}
 	if code, _ := get("/api/v1/streams/demo"); code != 200 {
 		t.Errorf("/api/v1/streams/demo: %d", code)
