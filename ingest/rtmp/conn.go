@@ -27,15 +27,27 @@ type conn struct {
 	// shutdown is set when the server cut the connection.
 	shutdown atomic.Bool
 
-	// Read by the connection goroutine only.
+	// Used by the connection goroutine only.
 	bytesRead int64
 	readErr   error
+	guard     *chunkGuard
+	rejected  error // by the guard: a *demuxError
+
+	// writeFailed is set, after writeErr, once a write failed; the
+	// writer goroutine sets them, OnClose reads writeErr.
+	writeFailed atomic.Bool
+	mu          sync.Mutex // guards writeErr
+	writeErr    error
 
 	closeOnce sync.Once
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	if c.handshaken.Load() {
+	if c.rejected != nil {
+		return 0, c.rejected
+	}
+	handshaken := c.handshaken.Load()
+	if handshaken {
 		// A publisher that stops sending is cut off.
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout))
 	}
@@ -43,6 +55,15 @@ func (c *conn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.bytesRead += int64(n)
 		c.s.metrics.bytesReceived.Add(float64(n))
+		// The handshake is read straight from here; the chunk stream
+		// after it through go-rtmp's buffer, which must not see what the
+		// guard rejects.
+		if handshaken {
+			if gerr := c.guard.check(p[:n]); gerr != nil {
+				c.rejected = gerr
+				return 0, gerr
+			}
+		}
 	}
 	if err != nil && c.readErr == nil {
 		c.readErr = err
@@ -50,13 +71,43 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write is called by go-rtmp's writer goroutine after the handshake (by
+// the connection goroutine during it).
+//
+// go-rtmp's writer goroutine stops at its first failed write, and go-rtmp
+// does not cope with that: a message queued after it is neither written
+// nor released, so Conn.Close waits 3 s for it, and once 64 are queued the
+// connection goroutine blocks for ever, and Server.Close with it (a
+// publisher that asks for an acknowledgement of every byte, stops reading
+// and goes away in the middle of a message:
+// TestPublisherGoneWithAcksPending). So after the handshake a failed write
+// closes the socket, which ends the connection at its next read, and
+// reports success; later writes are discarded.
 func (c *conn) Write(p []byte) (int, error) {
-	if c.handshaken.Load() {
-		// A publisher that does not read our acknowledgements must not
-		// block go-rtmp's writer goroutine forever.
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.readTimeout))
+	if !c.handshaken.Load() {
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	if c.writeFailed.Load() {
+		return len(p), nil
+	}
+	// A publisher that does not read our acknowledgements must not
+	// block go-rtmp's writer goroutine forever.
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.readTimeout))
+	if _, err := c.Conn.Write(p); err != nil {
+		c.mu.Lock()
+		c.writeErr = err
+		c.mu.Unlock()
+		c.writeFailed.Store(true)
+		_ = c.Conn.Close()
+	}
+	return len(p), nil
+}
+
+// failedWrite returns the error of the write that failed, if one did.
+func (c *conn) failedWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writeErr
 }
 
 // Close is called by go-rtmp once, as the very last step of ending the
@@ -75,8 +126,12 @@ func (c *conn) cut() {
 
 // timedOut reports whether reading stopped on a deadline.
 func (c *conn) timedOut() bool {
+	return isTimeout(c.readErr)
+}
+
+func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.As(c.readErr, &ne) && ne.Timeout()
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // libraryLog is go-rtmp's logrus logger for one connection: it prints

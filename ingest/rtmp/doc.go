@@ -30,4 +30,9 @@
 // liveorigin_rtmp_errors_total{reason}; it never ends the server. go-rtmp
 // (yutopp/go-rtmp) does the chunk protocol; its logging is silenced, and
 // the error that ended a connection is taken from it for our own log line.
+// A guard follows the chunk stream ahead of go-rtmp and refuses what would
+// hurt the process rather than the connection (guard.go): messages larger
+// than MaxTagSize (audio, video) or 1 MiB (anything else), and AMF0 values
+// that would make go-amf0 allocate beyond the message or recurse deeper
+// than 64 levels. FuzzConn fuzzes whole connections.
 package rtmp

@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -312,6 +313,7 @@ func (h *handler) OnClose() {
 // session is closed with (nil for a clean unpublish).
 func (h *handler) outcome() (reason string, cause error) {
 	libErr, panicked := h.lib.result()
+	writeErr := h.c.failedWrite()
 	var de *demuxError
 	switch {
 	case errors.As(h.failure, &de):
@@ -328,17 +330,25 @@ func (h *handler) outcome() (reason string, cause error) {
 			return reasonHandshake, fmt.Errorf("handshake not completed within %s", h.s.opts.HandshakeTimeout)
 		}
 		return reasonHandshake, fmt.Errorf("handshake failed after %d bytes: %s", h.c.bytesRead, firstNonEmpty(libErr, fmt.Sprint(h.c.readErr)))
+	case panicked:
+		// Whatever else happened: the publisher may well have gone by
+		// the time go-rtmp read what it sent.
+		return reasonPanic, fmt.Errorf("rtmp library panicked on malformed input: %s", libErr)
+	case errors.As(h.c.rejected, &de):
+		// The guard refused input that go-rtmp would have read next.
+		return de.reason, h.c.rejected
 	case h.c.timedOut():
 		return reasonReadTimeout, fmt.Errorf("nothing received for %s (ReadTimeout)", h.s.opts.ReadTimeout)
-	case h.c.readErr != nil:
-		// go-rtmp stops reading on its own errors, so a failed read is
-		// what ended the connection: the publisher went away.
+	case isTimeout(writeErr):
+		return reasonReadTimeout, fmt.Errorf("what we sent was not read for %s (ReadTimeout)", h.s.opts.ReadTimeout)
+	case h.c.readErr != nil || writeErr != nil:
+		// go-rtmp stops reading on its own errors, and a failed write
+		// closes the socket, so a failed read or write is what ended the
+		// connection: the publisher went away.
 		if h.unpublished || h.sess == nil {
 			return "", nil
 		}
-		return "", fmt.Errorf("rtmp: publisher disconnected without unpublishing: %v", h.c.readErr)
-	case panicked:
-		return reasonPanic, fmt.Errorf("rtmp library panicked on malformed input: %s", libErr)
+		return "", fmt.Errorf("rtmp: publisher disconnected without unpublishing: %v", cmp.Or(writeErr, h.c.readErr))
 	case libErr != "":
 		return reasonProtocol, fmt.Errorf("rtmp protocol error: %s", libErr)
 	}

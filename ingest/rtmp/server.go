@@ -259,7 +259,7 @@ func (s *Server) track(nc net.Conn) (*conn, bool) {
 	if s.closed {
 		return nil, false
 	}
-	c := &conn{Conn: nc, s: s, readTimeout: s.opts.ReadTimeout}
+	c := &conn{Conn: nc, s: s, readTimeout: s.opts.ReadTimeout, guard: newChunkGuard(s.opts.MaxTagSize)}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.metrics.connections.Inc()
@@ -291,11 +291,14 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig)
 		Logger:                    logger,
 		ControlState: gortmp.StreamControlStateConfig{
 			// Bounds go-rtmp's per-connection maps against hostile peers.
-			MaxChunkStreams:   64,
+			MaxChunkStreams:   maxChunkStreams,
 			MaxMessageStreams: 8,
 		},
 	}
 }
+
+// maxChunkStreams bounds the chunk streams of a connection.
+const maxChunkStreams = 64
 
 // listener hands go-rtmp tracked connections. It only returns an error once
 // closed: go-rtmp's accept loop retries errors at once, so temporary ones

@@ -301,6 +301,16 @@ func TestBadInput(t *testing.T) {
 			// fmt 0 on chunk stream 3, message length 0: go-rtmp panics.
 			_, _ = nc.Write(cat("03 000000 000000 14 00000000"))
 		}, []string{reasonPanic}},
+		{"AMF0 allocation bomb", Options{}, func(t *testing.T, ts *testServer) {
+			nc := rawConn(t, ts.addr, true)
+			// A strict array of 2^31-1 elements: go-amf0 would allocate
+			// 32 GiB, and the runtime end the process (found by FuzzConn).
+			_, _ = nc.Write(rtmpMessage(csidData, 18, 0, join(amfStr("onTextData"), cat("0a 7fffffff"))))
+		}, []string{reasonProtocol}},
+		{"AMF0 nested 100000 deep", Options{}, func(t *testing.T, ts *testServer) {
+			nc := rawConn(t, ts.addr, true)
+			_, _ = nc.Write(rtmpMessage(csidData, 18, 0, join(amfStr("onTextData"), nested(100000))))
+		}, []string{reasonProtocol}},
 		{"malformed publish command", Options{}, func(t *testing.T, ts *testServer) {
 			c := dial(t, ts.addr, "live")
 			if err := c.command("publish", join([]byte{amfNull}, amfNum(42))); err != nil {
