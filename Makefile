@@ -4,7 +4,7 @@ BIN      := bin/liveorigin
 ARGS     ?=
 FUZZTIME ?= 30s
 
-.PHONY: run build test unit e2e bench fuzz deps vet clean
+.PHONY: run build build-libsrt test unit e2e bench fuzz deps vet clean
 
 run: build
 	./$(BIN) $(ARGS)
@@ -12,10 +12,20 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/liveorigin
 
+# The same daemon with SRT through the reference libsrt (cgo; needs Debian's libsrt-openssl-dev).
+build-libsrt:
+	$(GO) build -tags libsrt -o $(BIN) ./cmd/liveorigin
+
 # Every test: unit tests, fuzz seed corpora, golden files and the end-to-end
 # tests with real ffmpeg/ffprobe/promtool (installed by `make deps` when missing).
 test: deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+	@if pkg-config --exists srt 2>/dev/null; then \
+		echo "SRT tests again with libsrt (-tags libsrt)"; \
+		$(GO) test -race -count=1 -timeout 5m -tags libsrt ./ingest/srt/...; \
+	else \
+		echo "libsrt not installed: SRT tested with the pure-Go transport only (apt-get install libsrt-openssl-dev for both)"; \
+	fi
 
 vet:
 	@out=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }

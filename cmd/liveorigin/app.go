@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
+	"github.com/liveorigin/liveorigin/ingest/rtsp"
+	"github.com/liveorigin/liveorigin/ingest/srt"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/packager"
 )
@@ -29,6 +31,8 @@ type app struct {
 	reg      *prometheus.Registry
 	registry *packager.Registry
 	rtmp     *rtmp.Server
+	srt      *srt.Server
+	rtsp     *rtsp.Server
 	origin   *origin.Server
 
 	httpLn, adminLn net.Listener
@@ -65,6 +69,36 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		registry.Close()
 		return nil, err
 	}
+	ss, err := srt.New(srt.Options{
+		Addr:              cfg.SRTAddr,
+		Publisher:         registry,
+		Passphrase:        cfg.SRTPassphrase,
+		StreamPassphrases: cfg.SRTStreamPassphrases,
+		Latency:           cfg.SRTLatency,
+		Logger:            log,
+		Registerer:        reg,
+	})
+	if err != nil {
+		registry.Close()
+		return nil, err
+	}
+	pulls := make([]rtsp.Pull, 0, len(cfg.RTSPPulls))
+	for _, name := range sortedKeys(cfg.RTSPPulls) {
+		pulls = append(pulls, rtsp.Pull{Name: name, URL: cfg.RTSPPulls[name]})
+	}
+	rts, err := rtsp.New(rtsp.Options{
+		Addr:        cfg.RTSPAddr,
+		UDPRTPAddr:  cfg.RTSPUDPRTPAddr,
+		UDPRTCPAddr: cfg.RTSPUDPRTCPAddr,
+		Publisher:   registry,
+		Pulls:       pulls,
+		Logger:      log,
+		Registerer:  reg,
+	})
+	if err != nil {
+		registry.Close()
+		return nil, err
+	}
 	utcTiming := "/time"
 	if cfg.PublicURL != "" {
 		utcTiming = strings.TrimSuffix(cfg.PublicURL, "/") + "/time"
@@ -81,7 +115,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		registry.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, origin: o}
+	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o}
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -90,7 +124,11 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	a.adminSrv = &http.Server{
-		Handler:           o.AdminHandler(origin.AdminOptions{Gatherer: reg, Ready: func() bool { return !a.shuttingDown.Load() }}),
+		Handler: o.AdminHandler(origin.AdminOptions{
+			Gatherer:    reg,
+			Ready:       func() bool { return !a.shuttingDown.Load() },
+			PullSources: func() any { return rts.PullStates() },
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -100,18 +138,32 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 // listen binds every listener; it fails with a message naming the option
 // when a port is taken.
 func (a *app) listen() error {
+	var closers []func() error
+	fail := func(err error) error {
+		for _, c := range closers {
+			_ = c()
+		}
+		return err
+	}
+	if err := a.rtmp.Listen(); err != nil {
+		return fail(fmt.Errorf("rtmp-addr %s: %w", a.cfg.RTMPAddr, err))
+	}
+	closers = append(closers, a.rtmp.Close)
+	if err := a.srt.Listen(); err != nil {
+		return fail(fmt.Errorf("srt-addr %s: %w", a.cfg.SRTAddr, err))
+	}
+	closers = append(closers, a.srt.Close)
+	if err := a.rtsp.Listen(); err != nil {
+		return fail(fmt.Errorf("rtsp-addr %s: %w", a.cfg.RTSPAddr, err))
+	}
+	closers = append(closers, a.rtsp.Close)
 	var err error
-	if err = a.rtmp.Listen(); err != nil {
-		return fmt.Errorf("rtmp-addr %s: %w", a.cfg.RTMPAddr, err)
-	}
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
-		a.rtmp.Close()
-		return fmt.Errorf("http-addr %s: %w", a.cfg.HTTPAddr, err)
+		return fail(fmt.Errorf("http-addr %s: %w", a.cfg.HTTPAddr, err))
 	}
+	closers = append(closers, a.httpLn.Close)
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
-		a.rtmp.Close()
-		a.httpLn.Close()
-		return fmt.Errorf("admin-addr %s: %w", a.cfg.AdminAddr, err)
+		return fail(fmt.Errorf("admin-addr %s: %w", a.cfg.AdminAddr, err))
 	}
 	return nil
 }
@@ -122,10 +174,11 @@ func (a *app) listen() error {
 // metrics are scrapable while the rest drains.
 func (a *app) serve(ctx context.Context) error {
 	a.log.Info("liveorigin started",
-		"rtmp", a.rtmp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
+		"rtmp", a.rtmp.Addr().String(), "srt", a.srt.Addr().String(), "srt_transport", a.srt.Transport(),
+		"rtsp", a.rtsp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
 		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String())
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 5)
 	var wg sync.WaitGroup
 	start := func(name string, f func() error) {
 		wg.Add(1)
@@ -137,6 +190,8 @@ func (a *app) serve(ctx context.Context) error {
 		}()
 	}
 	start("rtmp", a.rtmp.Serve)
+	start("srt", a.srt.Serve)
+	start("rtsp", a.rtsp.Serve)
 	start("http", func() error { return a.httpSrv.Serve(a.httpLn) })
 	start("admin", func() error { return a.adminSrv.Serve(a.adminLn) })
 
@@ -150,6 +205,8 @@ func (a *app) serve(ctx context.Context) error {
 	a.shuttingDown.Store(true)
 
 	_ = a.rtmp.Close()
+	_ = a.srt.Close()
+	_ = a.rtsp.Close()
 	a.registry.Close()
 
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)

@@ -54,6 +54,9 @@ func startApp(t *testing.T, mutate func(*Config)) *testApp {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.RTMPAddr, cfg.HTTPAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.SRTAddr, cfg.RTSPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	// RTSP over UDP needs a fixed even/odd port pair; the tests push over TCP.
+	cfg.RTSPUDPRTPAddr, cfg.RTSPUDPRTCPAddr = "", ""
 	cfg.LogLevel = "debug"
 	if mutate != nil {
 		mutate(&cfg)
@@ -196,7 +199,10 @@ func mustGet(t *testing.T, url string) []byte {
 // number of video frames decoded; any error ffmpeg reports fails the test.
 func play(t *testing.T, url string, seconds int) int {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url,
+	// -re: read at the media's own pace, as a player does; without it
+	// ffmpeg's DASH reader runs into the live edge and asks for segments
+	// before they exist.
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-re", "-i", url,
 		"-t", strconv.Itoa(seconds), "-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -543,10 +549,20 @@ func TestPlayersInBrowser(t *testing.T) {
 }
 
 // publishArgs starts ffmpeg publishing with the given input and codec
-// arguments.
+// arguments over RTMP.
 func publishArgs(t *testing.T, url string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-nostdin", "-v", "error", "-re"}, args...), "-f", "flv", url)...)
+	return publishArgsTo(t, append(append([]string{"-hide_banner", "-nostdin", "-v", "error", "-re"}, args...), "-f", "flv", url))
+}
+
+func ffmpegCommand(args ...string) *exec.Cmd { return exec.Command("ffmpeg", args...) }
+
+// publishArgsTo starts ffmpeg with the whole argument list and stops it with
+// the test.
+func publishArgsTo(t *testing.T, args []string) *exec.Cmd {
+	t.Helper()
+	url := args[len(args)-1]
+	cmd := exec.Command("ffmpeg", args...)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
