@@ -13,9 +13,17 @@ command -v ffmpeg   >/dev/null || need+=(ffmpeg)
 command -v ffprobe  >/dev/null || need+=(ffmpeg)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-# libsrt for the SRT tests with -tags libsrt (the default build needs no C library).
-pkg-config --exists srt 2>/dev/null || need+=(libsrt-openssl-dev)
+# Optional: libsrt, so that the SRT tests also run with -tags libsrt (the
+# default build needs no C library). Installed when root; without it make test
+# runs the SRT tests on the pure-Go transport only.
+optional=()
+command -v pkg-config >/dev/null || optional+=(pkg-config)
+pkg-config --exists srt 2>/dev/null || optional+=(libsrt-openssl-dev)
+if [ "$(id -u)" -eq 0 ]; then
+	need+=(${optional[@]+"${optional[@]}"})
+elif [ ${#optional[@]} -gt 0 ]; then
+	echo "deps: optional, for the SRT tests with libsrt: sudo apt-get install -y ${optional[*]}" >&2
+fi
 command -v chromium >/dev/null || need+=(chromium)
 command -v node     >/dev/null || need+=(nodejs)
 command -v npm      >/dev/null || need+=(npm)

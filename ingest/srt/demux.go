@@ -239,6 +239,13 @@ func (d *demuxer) setup(tr *mpegts.Reader) error {
 		d.log.Warn("srt ignoring elementary streams: one video (H.264/H.265) and one audio (AAC/Opus) stream are used",
 			"ignored", strings.Join(ignored, ", "))
 	}
+	var attrs []any
+	for _, es := range []*elementary{d.video, d.audio} {
+		if es != nil {
+			attrs = append(attrs, es.kind.String(), fmt.Sprintf("%s (PID %d)", es.codec, es.pid))
+		}
+	}
+	d.log.Debug("srt MPEG-TS program", attrs...)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +32,10 @@ func srtURL(addr, streamID string, opts ...string) string {
 }
 
 // ffmpegSource is ffmpeg's input and encoder arguments for a test pattern
-// and a tone, 2 seconds of 30 fps with a keyframe every 30 frames.
-func ffmpegSource(videoCodec, audioCodec string) []string {
+// and a tone: seconds of 30 fps video with a keyframe every 30 frames.
+func ffmpegSource(seconds int, videoCodec, audioCodec string) []string {
 	args := []string{"-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
-		"-t", "2", "-pix_fmt", "yuv420p", "-c:v", videoCodec, "-g", "30"}
+		"-t", strconv.Itoa(seconds), "-pix_fmt", "yuv420p", "-c:v", videoCodec, "-g", "30"}
 	switch videoCodec {
 	case "libx264":
 		args = append(args, "-preset", "veryfast", "-bf", "2")
@@ -112,7 +113,7 @@ func TestFFmpegPublish(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // ffmpeg runs in real time; a server each keeps the events apart
 			ts := startServer(t, Options{StreamPassphrases: map[string]string{"secret": passphrase}})
-			args := append(ffmpegSource(tc.video, tc.audio), srtURL(ts.addr, tc.streamID, tc.opts...))
+			args := append(ffmpegSource(2, tc.video, tc.audio), srtURL(ts.addr, tc.streamID, tc.opts...))
 			if out, err := runFFmpeg(t, args...); err != nil {
 				t.Fatalf("ffmpeg: %v\n%s", err, out)
 			}
@@ -143,7 +144,7 @@ func TestFFmpegRefused(t *testing.T) {
 		{"read mode", srtURL(ts.addr, "#!::r=live/x,m=request", "passphrase=the-right-passphrase"), refuseReadMode},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runFFmpeg(t, append(ffmpegSource("libx264", "aac"), tc.url)...)
+			out, err := runFFmpeg(t, append(ffmpegSource(2, "libx264", "aac"), tc.url)...)
 			if err == nil {
 				t.Fatalf("ffmpeg succeeded:\n%s", out)
 			}
@@ -176,7 +177,7 @@ func TestSRTLiveTransmit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	enc := exec.CommandContext(ctx, ffmpegPath, append(append([]string{"-hide_banner", "-nostdin", "-loglevel", "error"},
-		ffmpegSource("libx264", "aac")...), "-")...)
+		ffmpegSource(2, "libx264", "aac")...), "-")...)
 	slt := exec.CommandContext(ctx, sltPath, "-q", "-a:no", "-chunk:1456", "file://con",
 		"srt://"+ts.addr+"?streamid=live/relay")
 	pipe, err := enc.StdoutPipe()

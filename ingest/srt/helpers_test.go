@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/liveorigin/liveorigin/ingest"
 )
@@ -232,4 +236,61 @@ func readCapture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// goCaller is an SRT caller in Go (gosrt), whichever transport the server
+// uses.
+type goCaller struct {
+	gosrt.Conn
+}
+
+// dial connects a caller; passphrase "" means no encryption.
+func dial(addr, streamID, passphrase string, keyLen int) (*goCaller, error) {
+	cfg := gosrt.DefaultConfig()
+	cfg.StreamId = streamID
+	cfg.Passphrase = passphrase
+	if keyLen > 0 {
+		cfg.PBKeylen = keyLen
+	}
+	c, err := gosrt.Dial("srt", addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &goCaller{c}, nil
+}
+
+// send writes data in 1316-byte messages, one a millisecond: SRT live mode
+// sends at the pace it is given and has only a small queue.
+func (c *goCaller) send(data []byte, stop <-chan struct{}) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for len(data) > 0 {
+		n := min(1316, len(data))
+		if _, err := c.Write(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+var rejectRE = regexp.MustCompile(`REJECT \(([0-9a-v]+)\)`)
+
+// rejectCode extracts the rejection reason from a gosrt dial error (gosrt
+// prints the handshake type, 1000 + reason, in base 32).
+func rejectCode(err error) rejectReason {
+	if err == nil {
+		return 0
+	}
+	m := rejectRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseUint(m[1], 32, 32)
+	return rejectReason(v) - 1000
 }

@@ -7,14 +7,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	gosrt "github.com/datarhei/gosrt"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -129,63 +126,6 @@ func metricValue(t testing.TB, m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return pb.GetGauge().GetValue()
-}
-
-// goCaller is an SRT caller in Go (gosrt), whichever transport the server
-// uses.
-type goCaller struct {
-	gosrt.Conn
-}
-
-// dial connects a caller; passphrase "" means no encryption.
-func dial(addr, streamID, passphrase string, keyLen int) (*goCaller, error) {
-	cfg := gosrt.DefaultConfig()
-	cfg.StreamId = streamID
-	cfg.Passphrase = passphrase
-	if keyLen > 0 {
-		cfg.PBKeylen = keyLen
-	}
-	c, err := gosrt.Dial("srt", addr, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &goCaller{c}, nil
-}
-
-// send writes data in 1316-byte messages, one a millisecond: SRT live mode
-// sends at the pace it is given and has only a small queue.
-func (c *goCaller) send(data []byte, stop <-chan struct{}) error {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for len(data) > 0 {
-		n := min(1316, len(data))
-		if _, err := c.Write(data[:n]); err != nil {
-			return err
-		}
-		data = data[n:]
-		select {
-		case <-stop:
-			return nil
-		case <-tick.C:
-		}
-	}
-	return nil
-}
-
-var rejectRE = regexp.MustCompile(`REJECT \(([0-9a-v]+)\)`)
-
-// rejectCode extracts the rejection reason from a gosrt dial error (gosrt
-// prints the handshake type, 1000 + reason, in base 32).
-func rejectCode(err error) rejectReason {
-	if err == nil {
-		return 0
-	}
-	m := rejectRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return -1
-	}
-	v, _ := strconv.ParseUint(m[1], 32, 32)
-	return rejectReason(v) - 1000
 }
 
 func TestNewValidates(t *testing.T) {
@@ -373,155 +313,6 @@ func testCollectorCount(t *testing.T, c prometheus.Collector) int {
 		n++
 	}
 	return n
-}
-
-// TestPassphrase: encryption per stream or globally; a wrong, missing or
-// unexpected passphrase is refused with SRT's reasons.
-func TestPassphrase(t *testing.T) {
-	const global, vip = "global-passphrase", "vip-passphrase-0"
-	ts := startServer(t, Options{Passphrase: global, StreamPassphrases: map[string]string{"vip": vip}})
-	for _, tc := range []struct {
-		name       string
-		stream     string
-		passphrase string
-		keyLen     int
-		code       rejectReason // 0: accepted
-	}{
-		{"global AES-128", "a", global, 16, 0},
-		{"global AES-192", "b", global, 24, 0},
-		{"global AES-256", "c", global, 32, 0},
-		{"per stream", "vip", vip, 16, 0},
-		{"wrong", "d", "wrong-passphrase", 16, rejectBadSecret},
-		{"global on a per-stream name", "vip", global, 16, rejectBadSecret},
-		{"missing", "e", "", 0, missingSecretReason},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.keyLen > 16 && transportName == "libsrt" {
-				// gosrt as a caller does not understand libsrt's handshake
-				// response for these key lengths; TestFFmpegPublish covers
-				// them with libsrt callers.
-				t.Skip("gosrt caller and libsrt listener disagree on 24/32-byte keys")
-			}
-			before := metricValue(t, ts.metrics.refused.WithLabelValues(refuseBadPassphrase))
-			c, err := dial(ts.addr, "publish:live/"+tc.stream, tc.passphrase, tc.keyLen)
-			if tc.code == 0 {
-				if err != nil {
-					t.Fatalf("dial: %v", err)
-				}
-				s := ts.pub.nextSession(t)
-				if err := c.send(readCapture(t, "h264_aac.ts")[:40<<10], nil); err != nil {
-					t.Fatal(err)
-				}
-				s.waitFor(t, "the session to start", func(s *fakeSession) bool { return len(s.starts) > 0 })
-				c.Close()
-				s.waitClosed(t)
-				ts.nextEnd(t)
-				return
-			}
-			if err == nil {
-				c.Close()
-				t.Fatal("dial succeeded")
-			}
-			if got := rejectCode(err); got != tc.code {
-				t.Errorf("rejected with %v (%v), want %s", got, err, tc.code)
-			}
-			if transportName == "gosrt" { // libsrt refuses these without asking us
-				if after := metricValue(t, ts.metrics.refused.WithLabelValues(refuseBadPassphrase)); after != before+1 {
-					t.Errorf("refused{bad_passphrase} went from %v to %v", before, after)
-				}
-			}
-		})
-	}
-}
-
-// TestUnexpectedEncryption: a caller that encrypts for a stream without a
-// passphrase is refused.
-func TestUnexpectedEncryption(t *testing.T) {
-	ts := startServer(t, Options{})
-	_, err := dial(ts.addr, "publish:live/x", "some-passphrase", 16)
-	if got := rejectCode(err); got != rejectUnsecure {
-		t.Errorf("dial: %v, want %s", err, rejectUnsecure)
-	}
-}
-
-// TestRefusals: stream ids we cannot serve are refused during the
-// handshake with a reason the caller sees.
-func TestRefusals(t *testing.T) {
-	ts := startServer(t, Options{})
-	for _, tc := range []struct {
-		streamID string
-		code     rejectReason
-		reason   string
-	}{
-		{"#!::r=live/demo,m=request", rejectBadMode, refuseReadMode},
-		{"read:live/demo", rejectBadMode, refuseReadMode},
-		{"publish:vod/demo", rejectNotFound, refuseBadApp},
-		{"publish:live/bad*name", rejectBadRequest, refuseBadName},
-		{"", rejectBadRequest, refuseBadStreamID},
-		{"push:live/demo", rejectBadRequest, refuseBadStreamID},
-	} {
-		t.Run(tc.streamID, func(t *testing.T) {
-			before := metricValue(t, ts.metrics.refused.WithLabelValues(tc.reason))
-			c, err := dial(ts.addr, tc.streamID, "", 0)
-			if err == nil {
-				c.Close()
-				t.Fatal("dial succeeded")
-			}
-			if got := rejectCode(err); got != tc.code {
-				t.Errorf("rejected with %v (%v), want %s", got, err, tc.code)
-			}
-			if after := metricValue(t, ts.metrics.refused.WithLabelValues(tc.reason)); after != before+1 {
-				t.Errorf("refused{%s} went from %v to %v", tc.reason, before, after)
-			}
-		})
-	}
-}
-
-// TestDuplicatePublisher: a second caller for a stream that has a publisher
-// is refused with REJX_CONFLICT; the first goes on.
-func TestDuplicatePublisher(t *testing.T) {
-	ts := startServer(t, Options{})
-	first, err := dial(ts.addr, "publish:live/dup", "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := ts.pub.nextSession(t)
-	_, err = dial(ts.addr, "#!::r=live/dup,m=publish", "", 0)
-	if got := rejectCode(err); got != rejectConflict {
-		t.Errorf("second caller: %v, want %s", err, rejectConflict)
-	}
-	if got := metricValue(t, ts.metrics.refused.WithLabelValues(refuseAlreadyPublishing)); got != 1 {
-		t.Errorf("refused{already_publishing} = %v, want 1", got)
-	}
-	if err := first.send(readCapture(t, "h264_aac.ts")[:40<<10], nil); err != nil {
-		t.Fatal(err)
-	}
-	s.waitFor(t, "the first publisher's media", func(s *fakeSession) bool { return len(s.aus) > 0 })
-	first.Close()
-	s.waitClosed(t)
-	ts.nextEnd(t)
-}
-
-// TestPublishedElsewhere: a name that another protocol publishes is
-// refused. gosrt can still answer REJX_CONFLICT; libsrt has accepted the
-// connection by the time we can ask the publisher, so it closes it.
-func TestPublishedElsewhere(t *testing.T) {
-	ts := startServer(t, Options{})
-	ts.pub.hold("busy")
-	c, err := dial(ts.addr, "publish:live/busy", "", 0)
-	if transportName == "gosrt" {
-		if got := rejectCode(err); got != rejectConflict {
-			t.Errorf("dial: %v, want %s", err, rejectConflict)
-		}
-	} else if err == nil {
-		defer c.Close() // after the server has seen it
-	}
-	if r := ts.nextRefusal(t); r != refuseAlreadyPublishing {
-		t.Errorf("refusal %q, want %s", r, refuseAlreadyPublishing)
-	}
-	if got := metricValue(t, ts.metrics.refused.WithLabelValues(refuseAlreadyPublishing)); got != 1 {
-		t.Errorf("refused{already_publishing} = %v, want 1", got)
-	}
 }
 
 // TestGarbageDatagrams: junk on the SRT port does not disturb the server:

@@ -11,7 +11,7 @@ import (
 // other servers (mediamtx, srt-live-server) taught encoders to send:
 //
 //	#!::r=live/NAME,m=publish   SRT Access Control (keys in any order; u=, s=, h=, t= too)
-//	publish:live/NAME           mediamtx style
+//	publish:live/NAME           mediamtx style (a trailing :user:pass is ignored)
 //	live/NAME                   plain resource
 //
 // Reading (m=request, read:..., play:...) is recognised so that it can be
@@ -98,7 +98,8 @@ func parseStreamID(s string) (streamID, error) {
 		default:
 			return streamID{}, badStreamID("stream id prefix %q is not publish: (%s)", truncate(prefix, 16), help)
 		}
-		s = rest
+		// mediamtx's form appends ":user:pass": never keep (or log) it.
+		s, _, _ = strings.Cut(rest, ":")
 	}
 	id.app, id.name = splitResource(s)
 	return id, nil

@@ -11,7 +11,7 @@ package srt
 #include <arpa/inet.h>
 #include <srt/srt.h>
 
-// sockname returns the bound port of an SRT socket (0 on error).
+// sockport returns the bound port of an SRT socket (0 on error).
 static int sockport(SRTSOCKET s) {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
