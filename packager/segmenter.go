@@ -105,7 +105,12 @@ func (tr *track) keyCut(s sample) bool {
 	if !first.key {
 		return true // back onto GOP boundaries after a forced cut
 	}
-	return s.dts+tr.durTicks(keyCutTolerance) >= first.dts+tr.durTicks(tr.st.r.opts.SegmentTarget)
+	// Compare presentation times: a source whose decode times only settle
+	// after the first frames (an RTP or MPEG-TS DTS derived from PTS, where
+	// the first key frame has DTS = PTS and later ones lag by the reorder
+	// delay) would otherwise miss the key frame that is due and double the
+	// first segment.
+	return s.pts()+int64(tr.durTicks(keyCutTolerance)) >= first.pts()+int64(tr.durTicks(tr.st.r.opts.SegmentTarget))
 }
 
 // commit adds a sample whose duration is known to the open segment, closing

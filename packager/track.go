@@ -33,6 +33,9 @@ type sample struct {
 	data []byte
 }
 
+// pts is the sample's presentation time in the track timescale.
+func (s sample) pts() int64 { return int64(s.dts) + int64(s.cto) }
+
 // track is one rendition of a stream ("v0", "a0"): it turns access units into
 // timed samples, segments them (segmenter.go) and holds its part of the
 // window (store.go). All fields are guarded by the stream's mutex.
