@@ -19,7 +19,7 @@ func BenchmarkMediaPlaylist(b *testing.B) {
 	tl := benchTimeline(15)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := MediaPlaylist(tl, "v0"); err != nil {
+		if _, err := MediaPlaylist(tl, "v0", MediaOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,6 +31,18 @@ func BenchmarkMPD(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := MPD(tl, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMediaPlaylistLowLatency renders a low-latency playlist (parts,
+// preload hint, rendition report), once per part at the origin.
+func BenchmarkMediaPlaylistLowLatency(b *testing.B) {
+	tl := llFixtures()[0].tl
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MediaPlaylist(tl, "v0", MediaOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

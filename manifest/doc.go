@@ -8,7 +8,7 @@
 //
 //	tl := stream.Timeline()                      // an immutable snapshot
 //	index, err := manifest.Multivariant(tl)      // index.m3u8
-//	video, err := manifest.MediaPlaylist(tl, "v0") // v0.m3u8
+//	video, err := manifest.MediaPlaylist(tl, "v0", manifest.MediaOptions{}) // v0.m3u8
 //	mpd, err := manifest.MPD(tl, manifest.MPDOptions{Now: tl.Updated}) // manifest.mpd
 //
 // Every URL in a document is relative to the stream's directory
@@ -22,7 +22,9 @@
 // timescale).
 //
 // Specifications followed: HLS draft-pantos-hls-rfc8216bis (version 7
-// playlists with EXT-X-MAP, EXT-X-PROGRAM-DATE-TIME on every segment), DASH
-// ISO/IEC 23009-1 with the DASH-IF IOP timing model (dynamic MPD anchored at
-// 1970-01-01T00:00:00Z, SegmentTemplate with $Time$ and a SegmentTimeline).
+// playlists with EXT-X-MAP, EXT-X-PROGRAM-DATE-TIME on every segment; with
+// parts, Low-Latency HLS: llhls.go), DASH ISO/IEC 23009-1 with the DASH-IF
+// IOP timing model (dynamic MPD anchored at 1970-01-01T00:00:00Z,
+// SegmentTemplate with $Time$ and a SegmentTimeline; with parts, low-latency
+// DASH: lldash.go).
 package manifest

@@ -26,7 +26,7 @@ func (r render) do(tl *packager.Timeline) ([]byte, error) {
 	case renderMPD:
 		return MPD(tl, MPDOptions{})
 	}
-	return MediaPlaylist(tl, string(r[:len(r)-len(".m3u8")]))
+	return MediaPlaylist(tl, string(r[:len(r)-len(".m3u8")]), MediaOptions{})
 }
 
 func TestErrors(t *testing.T) {

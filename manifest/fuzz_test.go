@@ -27,7 +27,7 @@ type fuzzInput struct {
 	periodMs           int64
 	codec, name, initN string
 	fps                float64
-	flags              uint8 // 1 ended, 2 discontinuity, 4 first segment cut mid-GOP
+	flags              uint8 // 1 ended, 2 discontinuity, 4 first segment cut mid-GOP, 8 parts (low latency)
 }
 
 func (in fuzzInput) timeline() *packager.Timeline {
@@ -42,11 +42,24 @@ func (in fuzzInput) timeline() *packager.Timeline {
 			if k%2 == 1 {
 				d = in.d2
 			}
-			tt.Segments = append(tt.Segments, &packager.Segment{
+			s := &packager.Segment{
 				Seq: uint64(k), Start: start, Duration: d, Timescale: in.ts, Init: init, Period: p.ID,
 				Discontinuity: k == 0 && in.flags&2 != 0, Independent: k != 0 || in.flags&4 == 0,
-			})
+			}
+			if in.flags&8 != 0 {
+				// Two parts per segment, the first holding the key frame.
+				h := d / 2
+				s.Parts = []*packager.Part{{Start: start, Duration: h, Timescale: in.ts, Independent: true},
+					{Start: start + h, Duration: d - h, Timescale: in.ts, Index: 1}}
+			}
+			tt.Segments = append(tt.Segments, s)
 			start += d
+		}
+		if in.flags&8 != 0 && len(tt.Segments) > 0 && in.flags&1 == 0 {
+			last := tt.Segments[len(tt.Segments)-1]
+			tt.Pending = []*packager.Part{{Start: start, Duration: in.d2 / 2, Timescale: in.ts, Independent: true}}
+			tt.PendingSeq, tt.PendingStart, tt.PendingInit = last.Seq+1, start, init
+			tt.NextPart = packager.PartName(start + in.d2/2)
 		}
 		return tt
 	}
@@ -63,6 +76,11 @@ func (in fuzzInput) timeline() *packager.Timeline {
 		longest := max(in.d1, in.d2)
 		if secs := (longest + uint64(in.ts)/2) / uint64(in.ts); secs < 1<<20 {
 			tl.TargetDuration = time.Duration(max(secs, 1)) * time.Second
+		}
+		// No part exceeds the part target.
+		if in.flags&8 != 0 && longest-longest/2 < 1<<40 {
+			ms := ((longest-longest/2)*1000 + uint64(in.ts) - 1) / uint64(in.ts)
+			tl.PartTarget = time.Duration(max(ms, 1)) * time.Millisecond
 		}
 	}
 	return tl
@@ -90,6 +108,9 @@ func FuzzRender(f *testing.F) {
 		{0, 1, 1, 1, 1, 0, "", "v0", "i.mp4", 0, 0},
 		{90000, 1 << 62, 180000, 180000, 2, 1 << 40, "x", "../v0", `init"`, 1e300, 7},
 		{4294967295, 18446744073709551615, 1, 1, 2, 253402300799999, "\x00<&>", "v0", "init.mp4", 60, 1},
+		{90000, 161550018011070, 180000, 177000, 9, 1795000000123, "avc1.64001f", "v0", "init-1a2b3c4d.mp4", 30, 8},
+		{48000, 86160009605904, 96256, 95232, 12, 1795000000123, "mp4a.40.2", "v0", "init-5e6f7a8b.mp4", 0, 8 | 2},
+		{90000, 161550018011070, 180000, 180000, 3, 1795000000123, "avc1.64001f", "v0", "init-1a2b3c4d.mp4", 30, 8 | 1},
 	}
 	for _, s := range seeds {
 		f.Add(s.ts, s.start, s.d1, s.d2, s.n, s.periodMs, s.codec, s.name, s.initN, s.fps, s.flags)
@@ -108,16 +129,22 @@ func FuzzRender(f *testing.F) {
 			t.Errorf("Multivariant: bytes with error %v", err)
 		}
 		for _, tt := range tl.Tracks {
-			b, err := MediaPlaylist(tl, tt.Name)
-			if err != nil {
-				if b != nil {
-					t.Errorf("MediaPlaylist: bytes with error %v", err)
+			for _, skip := range []Skip{SkipNone, SkipV2} {
+				b, err := MediaPlaylist(tl, tt.Name, MediaOptions{Skip: skip})
+				if err != nil {
+					if b != nil {
+						t.Errorf("MediaPlaylist: bytes with error %v", err)
+					}
+					continue
 				}
-				continue
-			}
-			playlistLines(t, b)
-			if exact {
-				checkMediaPlaylist(t, b, tl, tt)
+				playlistLines(t, b)
+				switch {
+				case !exact:
+				case tl.PartTarget > 0:
+					checkLLPlaylist(t, b, tl, tt, skip)
+				case skip == SkipNone:
+					checkMediaPlaylist(t, b, tl, tt)
+				}
 			}
 		}
 		b, err := MPD(tl, MPDOptions{UTCTimingURL: codec})

@@ -59,7 +59,7 @@ func TestGolden(t *testing.T) {
 			checkMultivariant(t, mv, fx.tl)
 
 			for _, tt := range fx.tl.Tracks {
-				mp, err := MediaPlaylist(fx.tl, tt.Name)
+				mp, err := MediaPlaylist(fx.tl, tt.Name, MediaOptions{})
 				if err != nil {
 					t.Fatalf("MediaPlaylist(%s): %v", tt.Name, err)
 				}
@@ -83,8 +83,8 @@ func TestDeterministic(t *testing.T) {
 	a, b := fixtures(), fixtures()
 	for i := range a {
 		for _, tt := range a[i].tl.Tracks {
-			x, _ := MediaPlaylist(a[i].tl, tt.Name)
-			y, _ := MediaPlaylist(b[i].tl, tt.Name)
+			x, _ := MediaPlaylist(a[i].tl, tt.Name, MediaOptions{})
+			y, _ := MediaPlaylist(b[i].tl, tt.Name, MediaOptions{})
 			if !bytes.Equal(x, y) {
 				t.Errorf("%s %s: media playlist differs between renders", a[i].name, tt.Name)
 			}

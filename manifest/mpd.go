@@ -92,15 +92,26 @@ func MPD(tl *packager.Timeline, o MPDOptions) ([]byte, error) {
 		b = appendXSDuration(b, lay.endMillis)
 		b = append(b, '"')
 	} else {
+		// With low latency, the segment being produced appears in the MPD
+		// with its first chunk: clients look once a part.
 		b = append(b, ` minimumUpdatePeriod="`...)
-		b = appendXSDuration(b, durationMillis(segTarget))
+		if tl.PartTarget > 0 {
+			b = appendXSDuration(b, durationMillis(tl.PartTarget))
+		} else {
+			b = appendXSDuration(b, durationMillis(segTarget))
+		}
 		b = append(b, '"')
 	}
 	b = append(b, ` timeShiftBufferDepth="`...)
 	b = appendXSDuration(b, tsbd)
-	// DASH-IF IOP "live-presentationdelay": 2-4 segment durations.
+	// DASH-IF IOP "live-presentationdelay": 2-4 segment durations; with
+	// low latency, the latency target.
 	b = append(b, `" suggestedPresentationDelay="`...)
-	b = appendXSDuration(b, 3*durationMillis(segTarget))
+	if ll := lowLatency(tl); ll.on {
+		b = appendXSDuration(b, ll.targetMillis)
+	} else {
+		b = appendXSDuration(b, 3*durationMillis(segTarget))
+	}
 	if tl.TargetDuration > 0 {
 		// No segment exceeds the target duration; IOP's live edge
 		// calculation uses this bound with explicit addressing.
@@ -111,8 +122,12 @@ func MPD(tl *packager.Timeline, o MPDOptions) ([]byte, error) {
 	b = appendXSDuration(b, durationMillis(segTarget))
 	b = append(b, "\">\n"...)
 
+	ll := lowLatency(tl)
+	if ll.on {
+		b = appendServiceDescription(b, ll)
+	}
 	for pi := range lay.periods {
-		b, err = appendPeriod(b, tl, &lay, pi)
+		b, err = appendPeriod(b, tl, &lay, pi, ll)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +141,7 @@ func MPD(tl *packager.Timeline, o MPDOptions) ([]byte, error) {
 
 // appendPeriod appends one Period with an AdaptationSet per track that has
 // segments in it.
-func appendPeriod(b []byte, tl *packager.Timeline, lay *layout, pi int) ([]byte, error) {
+func appendPeriod(b []byte, tl *packager.Timeline, lay *layout, pi int, ll llDASH) ([]byte, error) {
 	lp := &lay.periods[pi]
 	b = append(b, "  <Period"...)
 	b = appendAttr(b, "id", lp.period.ID)
@@ -146,8 +161,12 @@ func appendPeriod(b []byte, tl *packager.Timeline, lay *layout, pi int) ([]byte,
 		if len(segs) == 0 {
 			continue
 		}
+		var pending *packager.Segment
+		if ll.on && pi == len(lay.periods)-1 {
+			pending = pendingSegment(tt, segs)
+		}
 		var err error
-		b, err = appendAdaptationSet(b, tt, ti, segs, lp.startMillis)
+		b, err = appendAdaptationSet(b, tt, ti, segs, lp.startMillis, ll, pending)
 		if err != nil {
 			return nil, fmt.Errorf("stream %s period %s: %w", tl.Stream, lp.period.ID, err)
 		}
@@ -158,7 +177,8 @@ func appendPeriod(b []byte, tl *packager.Timeline, lay *layout, pi int) ([]byte,
 // appendAdaptationSet appends the AdaptationSet of one track in one period.
 // The id is the track's index, the same in every period, so that clients
 // keep their selection across a reconnect.
-func appendAdaptationSet(b []byte, tt *packager.TrackTimeline, id int, segs []*packager.Segment, periodStartMillis uint64) ([]byte, error) {
+func appendAdaptationSet(b []byte, tt *packager.TrackTimeline, id int, segs []*packager.Segment, periodStartMillis uint64,
+	ll llDASH, pending *packager.Segment) ([]byte, error) {
 	ts := segs[0].Timescale
 	for _, s := range segs {
 		if s.Timescale != ts {
@@ -213,9 +233,15 @@ func appendAdaptationSet(b []byte, tt *packager.TrackTimeline, id int, segs []*p
 	}
 	b = append(b, ">\n"...)
 
+	if ll.on {
+		b = appendProducerReferenceTime(b, segs[0])
+	}
 	b = append(b, "      <SegmentTemplate"...)
 	b = appendUintAttr(b, "timescale", uint64(ts))
 	b = appendUintAttr(b, "presentationTimeOffset", pto)
+	if ll.on {
+		b = appendAvailabilityOffset(b, ll)
+	}
 	// The init segment is literal per period: its name is a hash of its
 	// bytes (DESIGN decision 3), which a template cannot express.
 	b = append(b, ` initialization="`...)
@@ -223,6 +249,9 @@ func appendAdaptationSet(b []byte, tt *packager.TrackTimeline, id int, segs []*p
 	b = append(b, '/')
 	b = append(b, segs[0].Init.Name...)
 	b = append(b, `" media="`+mediaTemplate+"\">\n"...)
+	if pending != nil {
+		segs = append(segs[:len(segs):len(segs)], pending)
+	}
 	b = appendSegmentTimeline(b, segs)
 	b = append(b, "      </SegmentTemplate>\n"...)
 

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"encoding/xml"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ type xmlMPD struct {
 	SuggestedPresentationDelay string       `xml:"suggestedPresentationDelay,attr"`
 	MaxSegmentDuration         string       `xml:"maxSegmentDuration,attr,omitempty"`
 	MinBufferTime              string       `xml:"minBufferTime,attr"`
+	ServiceDescription         *xmlService  `xml:"ServiceDescription"`
 	Periods                    []xmlPeriod  `xml:"Period"`
 	UTCTiming                  []xmlElement `xml:"UTCTiming"`
 }
@@ -46,6 +48,7 @@ type xmlAdaptationSet struct {
 	MaxWidth         string              `xml:"maxWidth,attr,omitempty"`
 	MaxHeight        string              `xml:"maxHeight,attr,omitempty"`
 	MaxFrameRate     string              `xml:"maxFrameRate,attr,omitempty"`
+	PRT              *xmlPRT             `xml:"ProducerReferenceTime"`
 	SegmentTemplate  xmlTemplate         `xml:"SegmentTemplate"`
 	Representations  []xmlRepresentation `xml:"Representation"`
 }
@@ -55,7 +58,31 @@ type xmlTemplate struct {
 	PresentationTimeOffset uint64 `xml:"presentationTimeOffset,attr"`
 	Initialization         string `xml:"initialization,attr"`
 	Media                  string `xml:"media,attr"`
+	ATO                    string `xml:"availabilityTimeOffset,attr,omitempty"`
+	ATC                    string `xml:"availabilityTimeComplete,attr,omitempty"`
 	S                      []xmlS `xml:"SegmentTimeline>S"`
+}
+
+type xmlService struct {
+	ID      string `xml:"id,attr"`
+	Latency struct {
+		ReferenceID string `xml:"referenceId,attr"`
+		Target      uint64 `xml:"target,attr"`
+		Min         uint64 `xml:"min,attr"`
+		Max         uint64 `xml:"max,attr"`
+	} `xml:"Latency"`
+	PlaybackRate struct {
+		Min string `xml:"min,attr"`
+		Max string `xml:"max,attr"`
+	} `xml:"PlaybackRate"`
+}
+
+type xmlPRT struct {
+	ID               string `xml:"id,attr"`
+	Inband           string `xml:"inband,attr"`
+	Type             string `xml:"type,attr"`
+	WallClockTime    string `xml:"wallClockTime,attr"`
+	PresentationTime uint64 `xml:"presentationTime,attr"`
 }
 
 type xmlS struct {
@@ -138,6 +165,8 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 	if len(m.UTCTiming) != 1 || m.UTCTiming[0].SchemeIDURI != utcTimingHTTP {
 		t.Errorf("UTCTiming %+v", m.UTCTiming)
 	}
+	ll := tl.PartTarget > 0 && !tl.Ended
+	checkServiceDescription(t, m, tl, ll)
 
 	var latestEnd uint64
 	var earliest = ^uint64(0)
@@ -216,6 +245,15 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 			if (as.StartWithSAP == "1") != segmentsIndependent(want) {
 				t.Errorf("period %s track %s: startWithSAP %q", p.ID, tt.Name, as.StartWithSAP)
 			}
+			checkLowLatencySet(t, as, tl, want[0], ll)
+			wantCount := len(want)
+			if ll && p.ID == m.Periods[len(m.Periods)-1].ID {
+				// The segment being produced is listed last, as long as
+				// what it has.
+				if s := expectedPending(tt, want[len(want)-1]); s != nil {
+					want = append(want, s)
+				}
+			}
 			// Expand the timeline and resolve the template as a client does.
 			var got []string
 			var next uint64
@@ -238,7 +276,9 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 				if w := tt.Name + "/" + s.Name() + " " + strconv.FormatUint(s.Duration, 10); got[i] != w {
 					t.Errorf("period %s segment %d: %s, want %s", p.ID, i, got[i], w)
 				}
-				seen[tt.Name]++
+				if i < wantCount {
+					seen[tt.Name]++
+				}
 			}
 		}
 	}
@@ -246,6 +286,71 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 		if seen[tt.Name] != len(tt.Segments) {
 			t.Errorf("track %s: %d of %d segments in the MPD", tt.Name, seen[tt.Name], len(tt.Segments))
 		}
+	}
+}
+
+// expectedPending is the SegmentTimeline entry of the segment being
+// produced after last, if the MPD lists it: with a part, in the same period
+// and init segment, as long as what it has (never longer than it will be).
+func expectedPending(tt *packager.TrackTimeline, last *packager.Segment) *packager.Segment {
+	if len(tt.Pending) == 0 || tt.NextPart == "" || tt.PendingDiscontinuity || tt.PendingInit != last.Init {
+		return nil
+	}
+	s := &packager.Segment{Start: tt.PendingStart, Timescale: last.Timescale}
+	for _, p := range tt.Pending {
+		s.Duration += p.Duration
+	}
+	return s
+}
+
+// checkServiceDescription: with low latency, the latency target is three
+// parts and latencyPad, within 3/4 and twice of it, with catch-up rates
+// of 4%; without, no ServiceDescription.
+func checkServiceDescription(t *testing.T, m xmlMPD, tl *packager.Timeline, ll bool) {
+	t.Helper()
+	sd := m.ServiceDescription
+	if !ll {
+		if sd != nil {
+			t.Errorf("ServiceDescription without low latency")
+		}
+		return
+	}
+	target := 3*uint64(tl.PartTarget.Milliseconds()) + uint64(latencyPad.Milliseconds())
+	if sd == nil || sd.Latency.ReferenceID != "0" || sd.Latency.Target != target || sd.Latency.Min != target*3/4 || sd.Latency.Max != 2*target ||
+		sd.PlaybackRate.Min != "0.96" || sd.PlaybackRate.Max != "1.04" {
+		t.Errorf("ServiceDescription %+v, want latency target %d", sd, target)
+	}
+	if got := parseXSSeconds(t, m.SuggestedPresentationDelay); got != target {
+		t.Errorf("suggestedPresentationDelay %s with a latency target of %d ms", m.SuggestedPresentationDelay, target)
+	}
+}
+
+// checkLowLatencySet: with low latency, an adaptation set has the
+// ProducerReferenceTime the Latency refers to (the wall clock of its first
+// segment, which is its media time) and a SegmentTemplate that makes
+// segments available a part after they start.
+func checkLowLatencySet(t *testing.T, as xmlAdaptationSet, tl *packager.Timeline, first *packager.Segment, ll bool) {
+	t.Helper()
+	st := as.SegmentTemplate
+	if !ll {
+		if as.PRT != nil || st.ATO != "" || st.ATC != "" {
+			t.Errorf("low-latency attributes without low latency: %+v %q %q", as.PRT, st.ATO, st.ATC)
+		}
+		return
+	}
+	if p := as.PRT; p == nil || p.ID != "0" || p.Type != "encoder" || p.Inband != "true" || p.PresentationTime != first.Start ||
+		p.WallClockTime != first.StartTime().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("ProducerReferenceTime %+v, want presentationTime %d at %v", as.PRT, first.Start, first.StartTime())
+	}
+	ato, err := strconv.ParseFloat(st.ATO, 64)
+	seg := tl.SegmentTarget
+	if seg <= 0 {
+		seg = tl.TargetDuration
+	}
+	// Whole milliseconds, and never negative.
+	want := max(seg.Round(time.Millisecond)-tl.PartTarget.Round(time.Millisecond), 0).Seconds()
+	if err != nil || math.Abs(ato-want) > 1e-9 || st.ATC != "false" {
+		t.Errorf("availabilityTimeOffset %q (want %.3f), availabilityTimeComplete %q", st.ATO, want, st.ATC)
 	}
 }
 

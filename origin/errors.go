@@ -30,7 +30,7 @@ var errBadRequest = errors.New("bad request")
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, kind Kind, err error) {
 	status := statusOf(err)
 	h := w.Header()
-	cachePolicy(h, kind, status, s.opts.SegmentTarget, false)
+	cachePolicy(h, kind, status, s.opts.SegmentTarget, 0, false)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if status == http.StatusServiceUnavailable {

@@ -4,26 +4,45 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 
 	"github.com/liveorigin/liveorigin/manifest"
 	"github.com/liveorigin/liveorigin/packager"
 )
 
+// recentSnapshots is how many snapshots per stream keep their documents.
+// Blocking requests woken by one snapshot are served from it even when the
+// next one (a part later) arrives while they answer: all of them share its
+// documents.
+const recentSnapshots = 4
+
 // renderCache holds, per stream, the documents rendered from the newest
-// timeline snapshot. Each document is rendered at most once per snapshot, on
-// the first request that needs it, and then served as bytes to everyone
-// (DESIGN decision 5). Nothing here is held while a response is written.
+// timeline snapshots. Each document is rendered at most once per snapshot
+// (and per delta-update variant), on the first request that needs it, and
+// then served as bytes to everyone (DESIGN decision 5). Nothing here is held
+// while a document is rendered or a response is written.
 type renderCache struct {
 	utcTimingURL string
-	streams      sync.Map // stream name → *docs
+	streams      sync.Map // stream name → *streamDocs
+	// renders counts documents rendered, for the tests of render-once.
+	renders atomic.Int64
+}
+
+// streamDocs are the documents of a stream's recent snapshots, newest last.
+type streamDocs struct {
+	mu     sync.Mutex
+	recent []*docs
 }
 
 // docs are the documents of one snapshot.
 type docs struct {
 	tl           *packager.Timeline
+	c            *renderCache
 	multivariant doc
 	mpd          doc
-	media        map[string]*doc // by rendition name; fixed at construction
+	// media holds the media playlists by rendition name, one per _HLS_skip
+	// value; fixed at construction.
+	media map[string]*[3]doc
 }
 
 // doc is one rendered document. once guards body, etag and err.
@@ -34,8 +53,9 @@ type doc struct {
 	err  error
 }
 
-func (d *doc) get(render func() ([]byte, error)) (*doc, error) {
+func (d *doc) get(c *renderCache, render func() ([]byte, error)) (*doc, error) {
 	d.once.Do(func() {
+		c.renders.Add(1)
 		d.body, d.err = render()
 		if d.err == nil {
 			sum := sha256.Sum256(d.body)
@@ -46,30 +66,47 @@ func (d *doc) get(render func() ([]byte, error)) (*doc, error) {
 }
 
 // forTimeline returns the docs for tl, sharing them with every other request
-// that holds the same snapshot.
+// that holds the same snapshot, as long as it is one of the stream's recent
+// ones. An older snapshot (a request that raced several changes) is
+// rendered for that request alone.
 func (c *renderCache) forTimeline(tl *packager.Timeline) *docs {
-	cur, ok := c.streams.Load(tl.Stream)
-	if ok && cur.(*docs).tl == tl {
-		return cur.(*docs)
+	v, ok := c.streams.Load(tl.Stream)
+	if !ok {
+		v, _ = c.streams.LoadOrStore(tl.Stream, &streamDocs{})
 	}
-	d := &docs{tl: tl, media: make(map[string]*doc, len(tl.Tracks))}
+	sd := v.(*streamDocs)
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	for i := len(sd.recent) - 1; i >= 0; i-- {
+		if sd.recent[i].tl == tl {
+			return sd.recent[i]
+		}
+	}
+	d := c.newDocs(tl)
+	// Keep the newest snapshots, by version; a replaced stream (a new
+	// publisher after the end) starts its versions higher, never lower.
+	i := len(sd.recent)
+	for i > 0 && sd.recent[i-1].tl.Version > tl.Version {
+		i--
+	}
+	if i == 0 && len(sd.recent) == recentSnapshots {
+		return d
+	}
+	sd.recent = append(sd.recent, nil)
+	copy(sd.recent[i+1:], sd.recent[i:])
+	sd.recent[i] = d
+	if len(sd.recent) > recentSnapshots {
+		sd.recent[0] = nil
+		sd.recent = append(sd.recent[:0], sd.recent[1:]...)
+	}
+	return d
+}
+
+func (c *renderCache) newDocs(tl *packager.Timeline) *docs {
+	d := &docs{tl: tl, c: c, media: make(map[string]*[3]doc, len(tl.Tracks))}
 	for _, tr := range tl.Tracks {
-		d.media[tr.Name] = &doc{}
+		d.media[tr.Name] = &[3]doc{}
 	}
-	switch {
-	case !ok:
-		if prev, loaded := c.streams.LoadOrStore(tl.Stream, d); loaded && prev.(*docs).tl == tl {
-			return prev.(*docs)
-		}
-	case cur.(*docs).tl.Version < tl.Version:
-		if !c.streams.CompareAndSwap(tl.Stream, cur, d) {
-			if now, ok := c.streams.Load(tl.Stream); ok && now.(*docs).tl == tl {
-				return now.(*docs)
-			}
-		}
-	}
-	// An older snapshot than the cached one (a request that raced a
-	// change) is rendered for that request alone.
 	return d
 }
 
@@ -77,19 +114,22 @@ func (c *renderCache) forTimeline(tl *packager.Timeline) *docs {
 func (c *renderCache) forget(name string) { c.streams.Delete(name) }
 
 func (d *docs) multivariantDoc() (*doc, error) {
-	return d.multivariant.get(func() ([]byte, error) { return manifest.Multivariant(d.tl) })
+	return d.multivariant.get(d.c, func() ([]byte, error) { return manifest.Multivariant(d.tl) })
 }
 
-func (d *docs) mediaDoc(track string) (*doc, error) {
+// mediaDoc is a media playlist: the whole one, or a delta update.
+func (d *docs) mediaDoc(track string, skip manifest.Skip) (*doc, error) {
 	m, ok := d.media[track]
-	if !ok {
+	if !ok || int(skip) >= len(m) {
 		return nil, packager.ErrNotFound
 	}
-	return m.get(func() ([]byte, error) { return manifest.MediaPlaylist(d.tl, track) })
+	return m[skip].get(d.c, func() ([]byte, error) {
+		return manifest.MediaPlaylist(d.tl, track, manifest.MediaOptions{Skip: skip})
+	})
 }
 
 func (d *docs) mpdDoc(utcTiming string) (*doc, error) {
-	return d.mpd.get(func() ([]byte, error) {
+	return d.mpd.get(d.c, func() ([]byte, error) {
 		return manifest.MPD(d.tl, manifest.MPDOptions{UTCTimingURL: utcTiming, Now: d.tl.Updated})
 	})
 }

@@ -9,9 +9,14 @@
 //	manifest.mpd         DASH MPD
 //	v0/init-HASH.mp4     CMAF init segment (immutable)
 //	v0/START.m4s         CMAF media segment, START = tfdt since 1970 (immutable)
+//	v0/part-START.m4s    LL-HLS part (CMAF chunk), START = its tfdt (immutable)
 //
 // Every playlist and MPD is rendered once per change of the stream's window
 // and served as bytes; segments are served from the store without copying.
+// Low latency (blocking.go, growing.go): media playlists answer Blocking
+// Playlist Reloads (_HLS_msn, _HLS_part) and delta updates (_HLS_skip), a
+// part is held until it exists, and the segment being produced is sent as
+// it grows (LL-DASH).
 package origin
 
 import (
@@ -54,6 +59,11 @@ type Options struct {
 	UTCTimingURL string
 	// Now is the clock of the /time endpoint; default time.Now.
 	Now func() time.Time
+	// After is the timer of requests that wait for the live edge (blocking
+	// playlist reloads, preload-hinted parts, growing LL-DASH segments):
+	// they give up after three target durations; default time.After. Tests
+	// inject their own to fire it at will.
+	After func(time.Duration) <-chan time.Time
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
@@ -66,6 +76,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	cache   renderCache
+	// waiting, when set (tests), is called each time a request starts to
+	// wait for a snapshot newer than tl.
+	waiting func(tl *packager.Timeline)
 }
 
 // New validates o and returns a Server.
@@ -81,6 +94,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -153,17 +169,6 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request) Kind 
 	return KindMultivariant
 }
 
-func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind {
-	tl, err := s.timeline(r)
-	if err != nil {
-		s.writeError(w, r, KindMediaList, err)
-		return KindMediaList
-	}
-	d, err := s.cache.forTimeline(tl).mediaDoc(chi.URLParam(r, "rendition"))
-	s.serveDoc(w, r, KindMediaList, tl, d, err, "application/vnd.apple.mpegurl")
-	return KindMediaList
-}
-
 func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) Kind {
 	tl, err := s.timeline(r)
 	if err != nil {
@@ -183,32 +188,32 @@ func (s *Server) serveDoc(w http.ResponseWriter, r *http.Request, kind Kind, tl 
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("ETag", d.etag)
-	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, tl.Ended)
+	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, tl.TargetDuration, tl.Ended)
 	serveBytes(w, r, d.body, tl.Updated)
 }
 
-// serveObject serves an init segment or a media segment.
+// serveObject serves an init segment, a media segment or a part.
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
 	object := chi.URLParam(r, "object")
 	kind := KindSegment
-	if strings.HasPrefix(object, "init-") {
+	partStart, isPart := packager.ParsePartName(object)
+	switch {
+	case strings.HasPrefix(object, "init-"):
 		kind = KindInit
+	case isPart:
+		kind = KindPart
 	}
 	tl, err := s.timeline(r)
 	if err != nil {
 		s.writeError(w, r, kind, err)
 		return kind
 	}
-	tt, err := tl.Track(chi.URLParam(r, "rendition"))
+	rendition := chi.URLParam(r, "rendition")
+	tt, err := tl.Track(rendition)
 	if err != nil {
 		s.writeError(w, r, kind, err)
 		return kind
 	}
-	var (
-		body    []byte
-		etag    string
-		modtime time.Time
-	)
 	switch {
 	case kind == KindInit && strings.HasSuffix(object, ".mp4"):
 		in, err := tt.Init(object)
@@ -216,7 +221,9 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
 			s.writeError(w, r, kind, err)
 			return kind
 		}
-		body, etag = in.Data, in.ETag
+		s.serveImmutable(w, r, kind, tl, rendition, in.Data, in.ETag, time.Time{})
+	case kind == KindPart:
+		s.servePart(w, r, tl, rendition, partStart)
 	case strings.HasSuffix(object, ".m4s"):
 		start, err := strconv.ParseUint(strings.TrimSuffix(object, ".m4s"), 10, 64)
 		if err != nil {
@@ -225,24 +232,28 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
 		}
 		seg, err := tt.Segment(start)
 		if err != nil {
-			s.writeError(w, r, kind, err)
+			if !s.serveGrowingSegment(w, r, tl, tt, start) {
+				s.writeError(w, r, kind, err)
+			}
 			return kind
 		}
-		body, etag, modtime = seg.Data, seg.ETag, seg.StartTime().Add(seg.Length())
+		s.serveImmutable(w, r, kind, tl, rendition, seg.Data, seg.ETag, seg.StartTime().Add(seg.Length()))
 	default:
 		s.writeError(w, r, kind, packager.ErrNotFound)
-		return kind
 	}
+	return kind
+}
+
+// serveImmutable serves the bytes of an init segment, a segment or a part
+// of a rendition.
+func (s *Server) serveImmutable(w http.ResponseWriter, r *http.Request, kind Kind, tl *packager.Timeline, rendition string, body []byte, etag string, modtime time.Time) {
 	h := w.Header()
-	if tt.Track.Kind == ingest.Audio {
-		h.Set("Content-Type", "audio/mp4")
-	} else {
-		h.Set("Content-Type", "video/mp4")
+	if tt, err := tl.Track(rendition); err == nil {
+		setMediaType(h, tt)
 	}
 	h.Set("ETag", etag)
-	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, false)
+	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, 0, false)
 	serveBytes(w, r, body, modtime)
-	return kind
 }
 
 // serveTime answers the DASH UTCTiming source (urn:mpeg:dash:utc:http-xsdate:2014).
@@ -305,13 +316,18 @@ func notModified(r *http.Request, etag string, modtime time.Time) bool {
 }
 
 // instrument adapts a handler that reports the kind of object it served,
-// and counts the request by kind and status.
+// and counts the request by kind and status. A handler that aborted its
+// response (a growing segment that could not complete) is counted, then
+// the connection is closed without ending the body.
 func (s *Server) instrument(h func(w http.ResponseWriter, r *http.Request) Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		kind := h(sw, r)
 		s.metrics.observe(kind, sw.status, sw.bytes, time.Since(start))
+		if sw.aborted {
+			panic(http.ErrAbortHandler)
+		}
 	}
 }
 
@@ -321,6 +337,7 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	aborted     bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {

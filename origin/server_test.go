@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/manifest"
 	"github.com/liveorigin/liveorigin/packager"
 )
 
@@ -267,17 +268,17 @@ func TestRenderOncePerSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d1, err := f.server.cache.forTimeline(tl).mediaDoc("v0")
+	d1, err := f.server.cache.forTimeline(tl).mediaDoc("v0", manifest.SkipNone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, _ := f.server.cache.forTimeline(tl).mediaDoc("v0")
+	d2, _ := f.server.cache.forTimeline(tl).mediaDoc("v0", manifest.SkipNone)
 	if d1 != d2 {
 		t.Error("same snapshot rendered twice")
 	}
 	f.feed(t, 2*time.Second)
 	tl2, _ := f.registry.Timeline("demo")
-	d3, _ := f.server.cache.forTimeline(tl2).mediaDoc("v0")
+	d3, _ := f.server.cache.forTimeline(tl2).mediaDoc("v0", manifest.SkipNone)
 	if d3 == d1 || string(d3.body) == string(d1.body) {
 		t.Error("a new snapshot did not get a new rendering")
 	}

@@ -104,3 +104,27 @@ func BenchmarkEncodeSegment(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSnapshotPart measures the snapshot every part costs: the
+// window is shared with the previous snapshot, only the parts are new.
+func BenchmarkSnapshotPart(b *testing.B) {
+	r, clock := benchRegistry(b)
+	sess, err := r.Publish(context.Background(), testInfo("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sess.Start([]ingest.Track{videoTrack(b, 90000), aacTrack(b, 90000)}); err != nil {
+		b.Fatal(err)
+	}
+	write(b, sess, avMedia(70, 0))
+	st := r.streams["bench"]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := clock.Now()
+	st.publishLocked(now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st.publishPartsLocked(now)
+	}
+}

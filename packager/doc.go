@@ -18,8 +18,12 @@
 // # Packaging
 //
 // Each track becomes one CMAF track file set: an init segment (ftyp+moov)
-// per track and period, and media segments (styp+moof+mdat) holding one
-// fragment each. Video runs at a 90 kHz timescale, AAC at its sample rate,
+// per track and period, and media segments (styp+moof+mdat). With parts on
+// (the default, Options.PartsOff), a segment is cut into CMAF chunks while
+// it grows, one moof+mdat each: they are the LL-HLS parts and LL-DASH
+// chunks, published one snapshot each (TrackTimeline.Pending, NextPart),
+// and the complete segment is their bytes (chunker.go). With parts off a
+// segment is one fragment. Video runs at a 90 kHz timescale, AAC at its sample rate,
 // Opus at 48 kHz. Times are absolute: media time 0 is 1970-01-01T00:00:00Z
 // and a session's first access unit is mapped to the wall clock, so a tfdt
 // is a UTC instant (tfdt version 1). Where segments are cut, and why no

@@ -35,93 +35,165 @@ func TestFragmenterCodecs(t *testing.T) {
 		{name: "opus", file: "opus.mp4", entry: "Opus", codecString: "opus", timescale: 48000, frame: 960},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := loadClip(t, tc.file)
-			e := newEnv(t, Options{SegmentTarget: time.Second})
-			sess := e.publish("clip", c.track)
-			write(t, sess, c.aus)
-			sess.Close(nil) // flush the last segment
-			tl := e.timeline("clip")
-			checkInvariants(t, tl, false)
-			tt := tl.Tracks[0]
-			if tt.Timescale != tc.timescale {
-				t.Errorf("timescale %d, want %d", tt.Timescale, tc.timescale)
+		for _, parts := range []bool{false, true} {
+			name := tc.name
+			if parts {
+				name += "/parts"
 			}
-			if tt.Track.CodecString != tc.codecString {
-				t.Errorf("codec string %q, want %q", tt.Track.CodecString, tc.codecString)
-			}
-			if len(tt.Segments) < 1 {
-				t.Fatalf("no segments")
-			}
+			t.Run(name, func(t *testing.T) {
+				testFragmenterCodec(t, tc.name, tc.file, tc.entry, tc.codecString, tc.timescale, tc.width, tc.height, tc.frame, tc.wantReorder, parts)
+			})
+		}
+	}
+}
 
-			init := tt.Segments[0].Init
-			checkInit(t, init, tc.entry, tc.width, tc.height)
+// testFragmenterCodec is one case of TestFragmenterCodecs, with parts off
+// (one fragment per segment, the historic goldens) or on (the segment is
+// its parts' chunks; goldens NAME.parts.segment).
+func testFragmenterCodec(t *testing.T, name, file, entry, codecString string, timescale uint32, width, height int, frame uint64, wantReorder, parts bool) {
+	c := loadClip(t, file)
+	e := newEnv(t, Options{SegmentTarget: time.Second, PartsOff: !parts})
+	sess := e.publish("clip", c.track)
+	write(t, sess, c.aus)
+	sess.Close(nil) // flush the last segment
+	tl := e.timeline("clip")
+	checkInvariants(t, tl, false)
+	tt := tl.Tracks[0]
+	if tt.Timescale != timescale {
+		t.Errorf("timescale %d, want %d", tt.Timescale, timescale)
+	}
+	if tt.Track.CodecString != codecString {
+		t.Errorf("codec string %q, want %q", tt.Track.CodecString, codecString)
+	}
+	if len(tt.Segments) < 1 {
+		t.Fatalf("no segments")
+	}
 
-			// Expected sample times: the first DTS maps to the fake clock's now.
-			base := ticksAt(epoch.UnixNano(), tc.timescale)
-			dts0 := c.aus[0].DTS
-			var got []mp4.FullSample
-			for i, seg := range tt.Segments {
-				d := decodeSegment(t, init, seg)
-				if d.tfdt != seg.Start {
-					t.Errorf("segment %d: tfdt %d, Segment.Start %d", i, d.tfdt, seg.Start)
-				}
-				if v := d.file.Segments[0].Fragments[0].Moof.Traf.Tfdt.Version; v != 1 {
-					t.Errorf("segment %d: tfdt version %d, want 1", i, v)
-				}
-				if d.seq != uint32(seg.Seq) {
-					t.Errorf("segment %d: mfhd sequence %d, Seq %d", i, d.seq, seg.Seq)
-				}
-				if !seg.Independent || !d.samples[0].IsSync() {
-					t.Errorf("segment %d does not start with a sync sample", i)
-				}
-				if !strings.HasPrefix(seg.ETag, `"`) || !strings.HasSuffix(seg.ETag, `"`) {
-					t.Errorf("segment %d: ETag %s not quoted", i, seg.ETag)
-				}
-				got = append(got, d.samples...)
-			}
-			if len(got) != len(c.aus) {
-				t.Fatalf("%d samples packaged, %d written", len(got), len(c.aus))
-			}
-			reordered := false
-			for i, s := range got {
-				au := c.aus[i]
-				var wantDTS uint64
-				var wantDur uint32
-				if tc.frame > 0 {
-					wantDTS = base + uint64(i)*tc.frame
-					wantDur = uint32(tc.frame)
-				} else {
-					wantDTS = base + uint64(rescale(au.DTS-dts0, c.track.ClockRate, tc.timescale))
-					if i+1 < len(c.aus) {
-						wantDur = uint32(rescale(c.aus[i+1].DTS-au.DTS, c.track.ClockRate, tc.timescale))
-					} else {
-						wantDur = got[i-1].Dur // the last frame repeats the one before
-					}
-					wantCTO := int32(rescale(au.PTS-au.DTS, c.track.ClockRate, tc.timescale))
-					if s.CompositionTimeOffset != wantCTO {
-						t.Errorf("sample %d: composition offset %d, want %d", i, s.CompositionTimeOffset, wantCTO)
-					}
-					reordered = reordered || wantCTO != 0
-				}
-				if s.DecodeTime != wantDTS || s.Dur != wantDur {
-					t.Errorf("sample %d: dts %d dur %d, want %d %d", i, s.DecodeTime, s.Dur, wantDTS, wantDur)
-				}
-				if s.IsSync() != au.Key {
-					t.Errorf("sample %d: sync %v, key %v", i, s.IsSync(), au.Key)
-				}
-				if !bytes.Equal(s.Data, au.Data) {
-					t.Errorf("sample %d: data differs", i)
-				}
-			}
-			if reordered != tc.wantReorder {
-				t.Errorf("reordered samples %v, want %v", reordered, tc.wantReorder)
-			}
+	init := tt.Segments[0].Init
+	checkInit(t, init, entry, width, height)
 
-			golden(t, tc.name+".init", infoDump(t, init.Data))
-			golden(t, tc.name+".segment", infoDump(t, tt.Segments[0].Data))
-			ffprobeCheck(t, tt, len(c.aus))
-		})
+	// Expected sample times: the first DTS maps to the fake clock's now.
+	base := ticksAt(epoch.UnixNano(), timescale)
+	dts0 := c.aus[0].DTS
+	var got []mp4.FullSample
+	var prevMfhd uint32
+	for i, seg := range tt.Segments {
+		d := decodeSegment(t, init, seg)
+		if d.tfdt != seg.Start {
+			t.Errorf("segment %d: tfdt %d, Segment.Start %d", i, d.tfdt, seg.Start)
+		}
+		for _, f := range d.frags {
+			if v := f.Moof.Traf.Tfdt.Version; v != 1 {
+				t.Errorf("segment %d: tfdt version %d, want 1", i, v)
+			}
+		}
+		if !parts {
+			if len(d.frags) != 1 || len(seg.Parts) != 0 {
+				t.Fatalf("segment %d: %d fragments, %d parts; want 1 fragment, no parts", i, len(d.frags), len(seg.Parts))
+			}
+			if d.frags[0].Moof.Mfhd.SequenceNumber != uint32(seg.Seq) {
+				t.Errorf("segment %d: mfhd sequence %d, Seq %d", i, d.frags[0].Moof.Mfhd.SequenceNumber, seg.Seq)
+			}
+		} else {
+			checkParts(t, tl, seg, d, &prevMfhd)
+		}
+		if !seg.Independent || !d.samples[0].IsSync() {
+			t.Errorf("segment %d does not start with a sync sample", i)
+		}
+		if !strings.HasPrefix(seg.ETag, `"`) || !strings.HasSuffix(seg.ETag, `"`) {
+			t.Errorf("segment %d: ETag %s not quoted", i, seg.ETag)
+		}
+		got = append(got, d.samples...)
+	}
+	if len(got) != len(c.aus) {
+		t.Fatalf("%d samples packaged, %d written", len(got), len(c.aus))
+	}
+	reordered := false
+	for i, s := range got {
+		au := c.aus[i]
+		var wantDTS uint64
+		var wantDur uint32
+		if frame > 0 {
+			wantDTS = base + uint64(i)*frame
+			wantDur = uint32(frame)
+		} else {
+			wantDTS = base + uint64(rescale(au.DTS-dts0, c.track.ClockRate, timescale))
+			if i+1 < len(c.aus) {
+				wantDur = uint32(rescale(c.aus[i+1].DTS-au.DTS, c.track.ClockRate, timescale))
+			} else {
+				wantDur = got[i-1].Dur // the last frame repeats the one before
+			}
+			wantCTO := int32(rescale(au.PTS-au.DTS, c.track.ClockRate, timescale))
+			if s.CompositionTimeOffset != wantCTO {
+				t.Errorf("sample %d: composition offset %d, want %d", i, s.CompositionTimeOffset, wantCTO)
+			}
+			reordered = reordered || wantCTO != 0
+		}
+		if s.DecodeTime != wantDTS || s.Dur != wantDur {
+			t.Errorf("sample %d: dts %d dur %d, want %d %d", i, s.DecodeTime, s.Dur, wantDTS, wantDur)
+		}
+		if s.IsSync() != au.Key {
+			t.Errorf("sample %d: sync %v, key %v", i, s.IsSync(), au.Key)
+		}
+		if !bytes.Equal(s.Data, au.Data) {
+			t.Errorf("sample %d: data differs", i)
+		}
+	}
+	if reordered != wantReorder {
+		t.Errorf("reordered samples %v, want %v", reordered, wantReorder)
+	}
+
+	golden(t, name+".init", infoDump(t, init.Data))
+	if parts {
+		golden(t, name+".parts.segment", infoDump(t, tt.Segments[0].Data))
+	} else {
+		golden(t, name+".segment", infoDump(t, tt.Segments[0].Data))
+	}
+	ffprobeCheck(t, tt, len(c.aus))
+}
+
+// checkParts checks a segment against its parts: its bytes are theirs
+// concatenated, each part is one chunk whose tfdt is its start, no part
+// exceeds the part target, the first part has the styp and a prft that
+// states the tfdt as UTC, and mfhd sequence numbers rise per chunk.
+func checkParts(t *testing.T, tl *Timeline, seg *Segment, d decoded, prevMfhd *uint32) {
+	t.Helper()
+	if len(seg.Parts) == 0 || len(seg.Parts) != len(d.frags) {
+		t.Fatalf("segment %d: %d parts, %d fragments", seg.Seq, len(seg.Parts), len(d.frags))
+	}
+	var cat []byte
+	next := seg.Start
+	for k, p := range seg.Parts {
+		cat = append(cat, p.Data...)
+		f := d.frags[k]
+		if p.Index != k || p.Start != next || f.Moof.Traf.Tfdt.BaseMediaDecodeTime() != p.Start || p.Timescale != seg.Timescale {
+			t.Errorf("segment %d part %d: index %d start %d tfdt %d, want start %d", seg.Seq, k, p.Index, p.Start, f.Moof.Traf.Tfdt.BaseMediaDecodeTime(), next)
+		}
+		if p.Length() > tl.PartTarget {
+			t.Errorf("segment %d part %d: %v longer than the part target %v", seg.Seq, k, p.Length(), tl.PartTarget)
+		}
+		if mf := f.Moof.Mfhd.SequenceNumber; mf <= *prevMfhd {
+			t.Errorf("segment %d part %d: mfhd %d after %d", seg.Seq, k, mf, *prevMfhd)
+		} else {
+			*prevMfhd = mf
+		}
+		if p.Name() != "part-"+strconv.FormatUint(p.Start, 10)+".m4s" || p.ETag == "" {
+			t.Errorf("part name %s etag %s", p.Name(), p.ETag)
+		}
+		next += p.Duration
+	}
+	if !bytes.Equal(cat, seg.Data) {
+		t.Errorf("segment %d: bytes are not its parts' bytes", seg.Seq)
+	}
+	if next != seg.Start+seg.Duration {
+		t.Errorf("segment %d: parts end at %d, segment at %d", seg.Seq, next, seg.Start+seg.Duration)
+	}
+	if d.prft == nil {
+		t.Fatalf("segment %d: no prft", seg.Seq)
+	}
+	if d.prft.MediaTime != seg.Start || !d.prft.NTPTimestamp.Time().Equal(seg.StartTime().Truncate(time.Microsecond)) &&
+		absDur(d.prft.NTPTimestamp.Time().Sub(seg.StartTime())) > time.Microsecond {
+		t.Errorf("segment %d: prft media time %d ntp %v, want %d %v", seg.Seq, d.prft.MediaTime, d.prft.NTPTimestamp.Time(), seg.Start, seg.StartTime())
 	}
 }
 

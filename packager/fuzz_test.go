@@ -106,14 +106,43 @@ func FuzzWriteAU(f *testing.F) {
 	}, 450))
 	f.Add(seedOps(func(i int) []byte { return op(0, 0, -5, -3, 1) }, 50))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		if tl := runOps(t, ops); tl != nil {
+		log := newPartLog()
+		if tl := runOps(t, ops, log); tl != nil {
 			checkInvariants(t, tl, true)
+			for _, tt := range tl.Tracks {
+				checkPartsConsistent(t, tl, tt, log)
+			}
 		}
 	})
 }
 
+// checkPartsConsistent checks what must hold of parts whatever the input:
+// a segment is its parts' bytes, no part exceeds PartTarget, and a part a
+// snapshot showed pending is in its segment with the same bytes.
+func checkPartsConsistent(t *testing.T, tl *Timeline, tt *TrackTimeline, log *partLog) {
+	t.Helper()
+	for _, seg := range append(append([]*Segment{}, tt.Retained...), tt.Segments...) {
+		var cat []byte
+		next := seg.Start
+		for k, p := range seg.Parts {
+			cat = append(cat, p.Data...)
+			if p.Start != next || p.Index != k || p.Length() > tl.PartTarget {
+				t.Fatalf("%s seg %d part %d: start %d (want %d) index %d length %v (target %v)", tt.Name, seg.Seq, k, p.Start, next,
+					p.Index, p.Length(), tl.PartTarget)
+			}
+			next = p.End()
+			if got, ok := log.seen[tt.Name][p.Start]; ok && !bytes.Equal(got, p.Data) {
+				t.Fatalf("%s seg %d part %d: published pending with other bytes", tt.Name, seg.Seq, k)
+			}
+		}
+		if !bytes.Equal(cat, seg.Data) || next != seg.Start+seg.Duration {
+			t.Fatalf("%s seg %d: not its parts", tt.Name, seg.Seq)
+		}
+	}
+}
+
 // runOps plays FuzzWriteAU's operations and returns the final timeline.
-func runOps(t *testing.T, ops []byte) *Timeline {
+func runOps(t *testing.T, ops []byte, log *partLog) *Timeline {
 	{
 		e := newEnv(t, Options{Window: 6 * time.Second, ReconnectGrace: 5 * time.Second, MaxTargetDuration: 4 * time.Second})
 		v1, v2, a := videoTrack(t, 1000), cachedClip(t, "h264_160x120.mp4").track, aacTrack(t, 1000)
@@ -133,6 +162,9 @@ func runOps(t *testing.T, ops []byte) *Timeline {
 				au := ingest.AccessUnit{Track: track, DTS: dts[track], PTS: dts[track] + cto*33, Key: flags&1 != 0 || track == 1,
 					Data: make([]byte, int(flags)%64)}
 				_ = sess.WriteAU(au)
+				if tl, err := e.r.Timeline("fz"); err == nil {
+					log.record(tl)
+				}
 			case o <= 220:
 				sess.Close(nil)
 				if s, err := e.r.Publish(context.Background(), testInfo("fz")); err == nil {

@@ -202,12 +202,14 @@ func cachedClip(t testing.TB, file string) clip {
 // decoded is a segment decoded back with mp4ff.
 type decoded struct {
 	tfdt    uint64
-	seq     uint32
 	samples []mp4.FullSample
+	frags   []*mp4.Fragment
+	prft    *mp4.PrftBox
 	file    *mp4.File
 }
 
 // decodeSegment parses init + segment bytes as mp4ff would see them on disk.
+// A segment is one fragment (parts off) or one per part.
 func decodeSegment(t testing.TB, init *Init, seg *Segment) decoded {
 	t.Helper()
 	data := append(append([]byte{}, init.Data...), seg.Data...)
@@ -215,15 +217,24 @@ func decodeSegment(t testing.TB, init *Init, seg *Segment) decoded {
 	if err != nil {
 		t.Fatalf("decode segment %d: %v", seg.Start, err)
 	}
-	if len(mf.Segments) != 1 || len(mf.Segments[0].Fragments) != 1 {
-		t.Fatalf("segment %d: want 1 segment with 1 fragment", seg.Start)
+	if len(mf.Segments) != 1 || len(mf.Segments[0].Fragments) == 0 {
+		t.Fatalf("segment %d: want 1 segment with fragments", seg.Start)
 	}
-	frag := mf.Segments[0].Fragments[0]
-	fs, err := frag.GetFullSamples(mf.Init.Moov.Mvex.Trex)
-	if err != nil {
-		t.Fatal(err)
+	d := decoded{file: mf, frags: mf.Segments[0].Fragments}
+	for _, frag := range d.frags {
+		fs, err := frag.GetFullSamples(mf.Init.Moov.Mvex.Trex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.samples = append(d.samples, fs...)
 	}
-	return decoded{tfdt: frag.Moof.Traf.Tfdt.BaseMediaDecodeTime(), seq: frag.Moof.Mfhd.SequenceNumber, samples: fs, file: mf}
+	for _, b := range mf.Children {
+		if p, ok := b.(*mp4.PrftBox); ok && d.prft == nil {
+			d.prft = p
+		}
+	}
+	d.tfdt = d.frags[0].Moof.Traf.Tfdt.BaseMediaDecodeTime()
+	return d
 }
 
 // videoTrack returns the H.264 clip's track description with a clock rate.

@@ -24,6 +24,16 @@ type Options struct {
 	// must be at least SegmentTarget rounded up to whole seconds; it is used
 	// in whole seconds (rounded down).
 	MaxTargetDuration time.Duration
+	// PartsOff turns LL-HLS parts (and LL-DASH chunks) off; default false:
+	// parts on. With parts off every segment is one CMAF fragment and
+	// playlists carry no low-latency tags.
+	PartsOff bool
+	// PartTarget is the part target duration: every segment is cut into
+	// CMAF chunks of at most this length, each one an LL-HLS partial
+	// segment; default 1/3 s (at most SegmentTarget/2). Valid: 100ms..1s
+	// and at most SegmentTarget/2. It is used rounded up to whole
+	// milliseconds, the precision of EXT-X-PART-INF.
+	PartTarget time.Duration
 	// MaxStreams is the number of streams held at once (live, waiting for a
 	// reconnect, or ended but still readable); default 100. Publish beyond it
 	// fails with ErrTooManyStreams.
@@ -48,6 +58,10 @@ const (
 	defaultReconnectGrace    = 10 * time.Second
 	defaultMaxTargetDuration = 10 * time.Second
 	defaultMaxStreams        = 100
+	defaultPartTarget        = time.Second / 3
+
+	minPartTarget = 100 * time.Millisecond
+	maxPartTarget = time.Second
 
 	minSegmentTarget = 500 * time.Millisecond
 	maxSegmentTarget = 20 * time.Second
@@ -69,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStreams == 0 {
 		o.MaxStreams = defaultMaxStreams
+	}
+	if o.PartTarget == 0 && !o.PartsOff {
+		o.PartTarget = min(defaultPartTarget, o.SegmentTarget/2)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -107,6 +124,19 @@ func (o Options) Validate() []error {
 	}
 	if d.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max-streams: %d is negative", d.MaxStreams))
+	}
+	// The default part target always fits a valid segment target; an
+	// explicit one is checked (rfc8216bis 4.4.3.7: parts are a fraction of
+	// a segment, and the Advance Part Limit assumes parts of at most 1 s).
+	if !d.PartsOff && o.PartTarget != 0 {
+		switch {
+		case d.PartTarget < minPartTarget:
+			errs = append(errs, fmt.Errorf("part-target: %v is below the %v minimum", d.PartTarget, minPartTarget))
+		case d.PartTarget > maxPartTarget:
+			errs = append(errs, fmt.Errorf("part-target: %v is above the %v maximum", d.PartTarget, maxPartTarget))
+		case d.PartTarget > d.SegmentTarget/2:
+			errs = append(errs, fmt.Errorf("part-target: %v is more than half the %v segment target", d.PartTarget, d.SegmentTarget))
+		}
 	}
 	return errs
 }

@@ -22,7 +22,9 @@ const maxPendingCuts = 16
 
 // segmenter decides where a track's segments end. Samples of the open segment
 // stay in memory (as the publisher's buffers, not copied) until it closes;
-// then they are encoded once into a CMAF segment.
+// then they are encoded once into a CMAF segment. With parts on, the
+// chunker encodes them into parts as the segment grows instead, and the
+// segment is made of its parts' bytes (chunker.go).
 //
 // The stream's leader track is its first video track, or its first audio
 // track when there is no video. Other tracks follow the leader so that all
@@ -132,6 +134,7 @@ func (tr *track) commit(s sample) {
 		tr.applyCuts()
 		tr.splitAtLimit(tr.durTicks(followerSkew))
 	}
+	tr.cutParts()
 }
 
 // cut closes the open segment before sample next.
@@ -242,6 +245,10 @@ func (tr *track) closeSegment(k int) {
 	if k == 0 {
 		return
 	}
+	if tr.partsOn() {
+		tr.closeSegmentParts(k)
+		return
+	}
 	st := tr.st
 	samples := tr.open[:k]
 	first, last := samples[0], samples[k-1]
@@ -270,11 +277,17 @@ func (tr *track) closeSegment(k int) {
 		Discontinuity: tr.discNext,
 		Independent:   first.key,
 	}
+	tr.finishSegment(seg, segmentStat{samples: k, payload: payload})
+}
+
+// finishSegment adds a closed segment to the track's window.
+func (tr *track) finishSegment(seg *Segment, stat segmentStat) {
+	st := tr.st
 	tr.discNext = false
 	if tr.leader && !st.tdFixed {
 		st.fixTargetDuration(seg.Length())
 	}
 	tr.mSegments.Inc()
 	tr.mDuration.Observe(seg.Length().Seconds())
-	st.appendSegment(tr, seg, segmentStat{samples: k, payload: payload})
+	st.appendSegment(tr, seg, stat)
 }

@@ -155,7 +155,7 @@ func (s *session) WriteAU(au ingest.AccessUnit) error {
 	tr.mBytes.Add(float64(len(au.Data)))
 	st.writeLocked(s, tr, au)
 	if st.dirty {
-		st.publishLocked(st.r.opts.Now())
+		st.publishChangesLocked(st.r.opts.Now())
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ type store struct {
 	// end and endTimescale: where the track's newest segment ends.
 	end          uint64
 	endTimescale uint32
+	// snap is the track's window as last published (timeline): snapshots
+	// that only add parts share it.
+	snap *TrackTimeline
 }
 
 // push appends a segment and evicts by the effective window w: the playlist
@@ -113,7 +116,8 @@ func bitsPerSecond(bytes int, d time.Duration) int {
 }
 
 // timeline builds the track's part of a snapshot: small slices of pointers
-// are copied, segment bytes never.
+// are copied, segment bytes never. The window part is kept (snap) for the
+// snapshots that only add parts.
 func (tr *track) timeline() *TrackTimeline {
 	peak, avg, _, fps := tr.windowRates()
 	tt := &TrackTimeline{
@@ -129,7 +133,28 @@ func (tr *track) timeline() *TrackTimeline {
 	if tr.kind == ingest.Video {
 		tt.FrameRate = roundRate(fps)
 	}
-	return tt
+	tr.snap = tt
+	return tr.withPending(tt)
+}
+
+// withPending returns base with the track's low-latency state: its pending
+// parts (shared, not copied: the chunker only appends to them) and the next
+// part's name.
+func (tr *track) withPending(base *TrackTimeline) *TrackTimeline {
+	if !tr.partsOn() {
+		return base
+	}
+	tt := *base
+	tt.Pending = tr.parts[:len(tr.parts):len(tr.parts)]
+	if start, ok := tr.nextPartStart(); ok {
+		tt.NextPart = PartName(start)
+		tt.PendingStart = tr.pendingStart()
+		tt.PendingInit, tt.PendingDiscontinuity = tr.cfg.init, tr.discNext
+	}
+	if len(tr.parts) > 0 || tr.st.seqSet {
+		tt.PendingSeq = tr.st.pendingSeq(tr)
+	}
+	return &tt
 }
 
 // roundRate keeps three decimals (29.97 stays 29.97).

@@ -47,8 +47,10 @@ type stream struct {
 	periodStart int64     // the open period's start in ns since the epoch
 	hadVisible  bool      // some period had a segment: the next one is a discontinuity
 	prevEnd     int64     // ns since the epoch where the newest segment ends
-	dirty       bool      // segments changed since the last snapshot
+	dirty       bool      // segments or parts changed since the last snapshot
+	segChanged  bool      // segments changed since the last snapshot (dirty alone: only parts)
 	bytesHeld   int
+	longestPart time.Duration // the longest part so far, whole ms (Timeline.PartTarget)
 }
 
 func newStream(r *Registry, name string, now time.Time) *stream {
@@ -151,6 +153,12 @@ func (st *stream) writeLocked(sess *session, tr *track, au ingest.AccessUnit) {
 		tr.pushVideo(au)
 	} else {
 		tr.pushAudio(au)
+	}
+	if tr.leader && tr.partsOn() {
+		// The leader's horizon moved: followers may close parts now.
+		for _, f := range st.tracks[1:] {
+			f.cutParts()
+		}
 	}
 }
 
@@ -274,7 +282,20 @@ func (st *stream) leaderCut(t uint64, ts uint32) {
 func (st *stream) appendSegment(tr *track, seg *Segment, stat segmentStat) {
 	tr.push(seg, stat, st.effectiveWindow())
 	st.prevEnd = max(st.prevEnd, nanosAt(tr.end, tr.endTimescale))
-	st.dirty = true
+	st.dirty, st.segChanged = true, true
+}
+
+// pendingSeq is the Seq the track's open segment will get (nextSeq without
+// taking it).
+func (st *stream) pendingSeq(tr *track) uint64 {
+	if !st.seqSet {
+		st.seqBase = uint64(max(st.r.opts.Now().UnixMilli()/100, 0))
+		st.seqSet = true
+	}
+	if tr.seq == 0 {
+		tr.seq = st.seqBase
+	}
+	return tr.seq
 }
 
 // endLocked ends the stream: the last samples are flushed and the final
@@ -304,6 +325,7 @@ func (st *stream) resetLocked(now time.Time) {
 	st.tracks, st.layout = nil, ""
 	st.targetDuration, st.tdFixed = ceilSeconds(st.r.opts.SegmentTarget), false
 	st.seqSet = false
+	st.longestPart = 0
 	st.periods, st.periodOpen, st.period, st.hadVisible = nil, false, nil, false
 	st.log.Info("stream restarted")
 	st.publishLocked(now)
@@ -327,9 +349,56 @@ func (st *stream) expireLocked(now time.Time) bool {
 	return false
 }
 
+// publishChangesLocked publishes what changed since the last snapshot: a
+// full snapshot when segments changed, a cheap one when only parts did.
+func (st *stream) publishChangesLocked(now time.Time) {
+	switch {
+	case st.segChanged:
+		st.publishLocked(now)
+	case st.dirty:
+		st.publishPartsLocked(now)
+	}
+}
+
+// publishPartsLocked makes a new snapshot that differs from the current one
+// only in the tracks' parts: the windows (segment slices, rates, periods)
+// are shared, so a part costs a few small allocations however long the
+// window is.
+func (st *stream) publishPartsLocked(now time.Time) {
+	old := st.current.Load()
+	if old == nil || len(old.Tracks) != len(st.tracks) {
+		st.publishLocked(now)
+		return
+	}
+	for _, tr := range st.tracks {
+		if tr.snap == nil {
+			st.publishLocked(now)
+			return
+		}
+	}
+	st.dirty = false
+	st.version++
+	tl := *old
+	tl.Version, tl.Updated = st.version, now
+	tl.PartTarget = st.partTarget()
+	tl.Tracks = make([]*TrackTimeline, len(st.tracks))
+	tl.changed = make(chan struct{})
+	for i, tr := range st.tracks {
+		tl.Tracks[i] = tr.withPending(tr.snap)
+	}
+	st.swap(&tl)
+}
+
+// swap makes tl the current snapshot and wakes those waiting on the old one.
+func (st *stream) swap(tl *Timeline) {
+	if old := st.current.Swap(tl); old != nil {
+		close(old.changed)
+	}
+}
+
 // publishLocked makes a new snapshot and wakes those waiting on the old one.
 func (st *stream) publishLocked(now time.Time) {
-	st.dirty = false
+	st.dirty, st.segChanged = false, false
 	st.version++
 	tl := &Timeline{
 		Stream:         st.name,
@@ -340,6 +409,7 @@ func (st *stream) publishLocked(now time.Time) {
 		SegmentTarget:  st.r.opts.SegmentTarget,
 		Window:         st.effectiveWindow(),
 		Tracks:         make([]*TrackTimeline, len(st.tracks)),
+		PartTarget:     st.partTarget(),
 		changed:        make(chan struct{}),
 	}
 	// Keep only periods that still have segments held.
@@ -371,8 +441,5 @@ func (st *stream) publishLocked(now time.Time) {
 	}
 	st.bytesHeld = held
 	st.r.metrics.bytesHeld.WithLabelValues(st.name).Set(float64(held))
-
-	if old := st.current.Swap(tl); old != nil {
-		close(old.changed)
-	}
+	st.swap(tl)
 }

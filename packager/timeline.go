@@ -44,6 +44,13 @@ type Timeline struct {
 	// still have segments in the window, oldest first. A reconnect starts a
 	// new period (HLS discontinuity, DASH Period).
 	Periods []*Period
+	// PartTarget is the LL-HLS part target duration (EXT-X-PART-INF
+	// PART-TARGET) in whole milliseconds: the configured part target,
+	// rounded up, or the longest part of the stream if one had to be longer
+	// (a frame longer than the target, or a frame rate whose parts would
+	// otherwise be shorter than 85% of it, rfc8216bis 4.4.4.9). No part
+	// exceeds it. 0 when parts are off (Options.PartsOff).
+	PartTarget time.Duration
 
 	// changed is closed when a newer snapshot replaces this one.
 	changed chan struct{}
@@ -97,6 +104,32 @@ type TrackTimeline struct {
 	// DiscontinuitySequence is the EXT-X-DISCONTINUITY-SEQUENCE for
 	// Segments[0]: the number of discontinuities before it.
 	DiscontinuitySequence uint64
+
+	// Low latency (empty when parts are off).
+
+	// Pending are the completed parts of the segment being produced, in
+	// order: it is not a Segment yet. Its parts become that segment's Parts
+	// (same bytes) when it closes.
+	Pending []*Part
+	// PendingSeq is the media sequence number the segment being produced
+	// will get (the parent segment of Pending); 0 while unknown (before the
+	// stream's first part).
+	PendingSeq uint64
+	// PendingStart is the start (tfdt) of the segment being produced, and
+	// the name of its future Segment (LL-DASH serves it while it grows).
+	// Valid when NextPart is not "".
+	PendingStart uint64
+	// PendingInit is the init segment of the segment being produced and of
+	// the next part, and PendingDiscontinuity tells that it will start a new
+	// period (its Discontinuity): a playlist writes their tags before its
+	// first part. Valid when NextPart is not "".
+	PendingInit          *Init
+	PendingDiscontinuity bool
+	// NextPart is the object name of the next part ("part-<start>.m4s"):
+	// it starts where the newest part ends (EXT-X-PRELOAD-HINT). "" while
+	// no publisher is producing this track (between sessions, after the
+	// end).
+	NextPart string
 }
 
 // MediaSequence is the EXT-X-MEDIA-SEQUENCE: the Seq of the first segment
@@ -182,6 +215,10 @@ type Segment struct {
 	// false only for a segment that had to be cut mid-GOP because the
 	// encoder's keyframe interval exceeded the target duration.
 	Independent bool
+	// Parts are the segment's LL-HLS partial segments (CMAF chunks), in
+	// order; Data is exactly their bytes concatenated, and each part's Data
+	// is a view into it. Empty when parts are off.
+	Parts []*Part
 }
 
 // Name is the segment's object name within its track: the start time and

@@ -63,6 +63,7 @@ type track struct {
 	hasNext bool
 
 	segmenter
+	chunker
 	store
 
 	mFrames, mBytes, mSegments prometheus.Counter
