@@ -51,6 +51,8 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		ReconnectGrace:    cfg.ReconnectGrace,
 		MaxTargetDuration: cfg.MaxTargetDuration,
 		MaxStreams:        cfg.MaxStreams,
+		PartsOff:          !cfg.LowLatency,
+		PartTarget:        cfg.PartTarget,
 		Logger:            log,
 		Registerer:        reg,
 	}
@@ -176,7 +178,8 @@ func (a *app) serve(ctx context.Context) error {
 	a.log.Info("liveorigin started",
 		"rtmp", a.rtmp.Addr().String(), "srt", a.srt.Addr().String(), "srt_transport", a.srt.Transport(),
 		"rtsp", a.rtsp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
-		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String())
+		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String(),
+		"low_latency", a.cfg.LowLatency, "part_target", a.cfg.PartTarget.String())
 
 	errc := make(chan error, 5)
 	var wg sync.WaitGroup

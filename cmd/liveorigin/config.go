@@ -43,6 +43,8 @@ type Config struct {
 	ReconnectGrace    time.Duration
 	MaxTargetDuration time.Duration
 	MaxStreams        int
+	LowLatency        bool
+	PartTarget        time.Duration
 
 	CORSOrigin string
 	PublicURL  string
@@ -67,6 +69,7 @@ func defaultConfig() Config {
 		ReconnectGrace:    10 * time.Second,
 		MaxTargetDuration: 10 * time.Second,
 		MaxStreams:        100,
+		LowLatency:        true,
 		CORSOrigin:        "*",
 		LogLevel:          "info",
 		LogFormat:         "auto",
@@ -85,6 +88,8 @@ type option struct {
 	isMap bool
 	// secret values are never printed.
 	secret bool
+	// isBool options may be given as a bare flag (--low-latency means true).
+	isBool bool
 }
 
 func (o option) env() string {
@@ -119,6 +124,19 @@ func intOpt(name, help string, f func(*Config) *int) option {
 				return fmt.Errorf("%q is not a whole number", v)
 			}
 			*f(c) = n
+			return nil
+		}}
+}
+
+func boolOpt(name, help string, f func(*Config) *bool) option {
+	return option{name: name, arg: "BOOL", help: help, isBool: true,
+		get: func(c *Config) string { return strconv.FormatBool(*f(c)) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*f(c) = b
 			return nil
 		}}
 }
@@ -172,6 +190,8 @@ func options() []option {
 		durationOpt("window", "length of the live window in playlists and the MPD; segments stay fetchable for one more window", func(c *Config) *time.Duration { return &c.Window }),
 		durationOpt("reconnect-grace", "how long a stream waits for its publisher to return before it ends", func(c *Config) *time.Duration { return &c.ReconnectGrace }),
 		durationOpt("max-target-duration", "cap on the HLS target duration; a longer keyframe interval gets segments cut between keyframes", func(c *Config) *time.Duration { return &c.MaxTargetDuration }),
+		boolOpt("low-latency", "LL-HLS parts, blocking playlist reload and LL-DASH chunked segments; false serves regular HLS and DASH only", func(c *Config) *bool { return &c.LowLatency }),
+		durationOpt("part-target", "LL-HLS part (CMAF chunk) target duration; players hold back three parts (100ms to 1s, at most half the segment target); 0 picks 1/3 s (at most half the segment target)", func(c *Config) *time.Duration { return &c.PartTarget }),
 		intOpt("max-streams", "maximum number of streams at once", func(c *Config) *int { return &c.MaxStreams }),
 		stringOpt("cors-origin", "ORIGIN", "Access-Control-Allow-Origin on playback responses; empty disables CORS headers", func(c *Config) *string { return &c.CORSOrigin }),
 		stringOpt("public-url", "URL", "base URL viewers reach the origin at (e.g. https://cdn.example.com); used for absolute URLs such as the DASH UTCTiming source", func(c *Config) *string { return &c.PublicURL }),
@@ -202,9 +222,14 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	var flags []setFlag
 	for _, o := range opts {
 		o := o
-		fs.Func(o.name, o.help, func(v string) error { flags = append(flags, setFlag{o, v}); return nil })
+		add := func(v string) error { flags = append(flags, setFlag{o, v}); return nil }
+		if o.isBool {
+			fs.BoolFunc(o.name, o.help, add)
+		} else {
+			fs.Func(o.name, o.help, add)
+		}
 	}
-	fs.Usage = func() { printUsage(usage, opts) }
+	fs.Usage = func() {} // printed once below, on flag.ErrHelp
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(usage, opts)

@@ -56,12 +56,26 @@ try {
     const startupMs = performance.now() - t0;
     const start = video.currentTime;
     const wallStart = performance.now();
-    while (performance.now() - wallStart < seconds * 1000) await new Promise((r) => setTimeout(r, 250));
+    // Distance from the live edge, sampled every 250 ms: the player's own
+    // figure (hls.js: end of the newest part minus the playhead; dash.js:
+    // wall clock minus the playhead's availability time).
+    const currentLatency = () => (kind === 'hls' ? window.player.latency : window.player.getCurrentLiveLatency());
+    const samples = [];
+    while (performance.now() - wallStart < seconds * 1000) {
+      await new Promise((r) => setTimeout(r, 250));
+      const l = currentLatency();
+      if (Number.isFinite(l) && l > 0) samples.push(l);
+    }
     const played = video.currentTime - start;
-    let latency = null;
-    if (kind === 'hls' && window.player.latency !== undefined) latency = window.player.latency;
-    if (kind === 'dash') latency = window.player.getCurrentLiveLatency();
+    const latency = currentLatency();
+    // Settled latency: the samples after the first quarter of the run (the
+    // player's start-up catch-up excluded).
+    const settled = samples.slice(Math.floor(samples.length / 4)).sort((a, b) => a - b);
+    function process_samples(a) { return a.filter((_, i) => i % 4 === 0).map((x) => Math.round(x * 100) / 100); }
+    const pick = (q) => (settled.length ? Math.round(settled[Math.min(settled.length - 1, Math.floor(q * settled.length))] * 1000) / 1000 : null);
+    const targetLatency = kind === 'hls' ? window.player.targetLatency : window.player.getTargetLiveDelay?.();
     return {
+      latencyMedian: pick(0.5), latencyMax: pick(1), targetLatency, samples: process_samples(samples),
       startupMs: Math.round(startupMs), played: Math.round(played * 1000) / 1000, wall: seconds,
       waiting, errors, warnings, latency, width: video.videoWidth, height: video.videoHeight,
       decodedFrames: video.getVideoPlaybackQuality().totalVideoFrames,
