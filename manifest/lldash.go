@@ -32,9 +32,10 @@ type llDASH struct {
 }
 
 // latencyPad is what the latency target adds to the part hold-back: the
-// player's buffer beyond three parts, the time to fetch a part, and the
-// jitter of the clocks.
-const latencyPad = 450 * time.Millisecond
+// time to fetch a chunk and the jitter of the clocks. Measured with dash.js
+// 5.2.1 over loopback (1/3 s parts): a 1302 ms target holds 1.30 s with no
+// stall in 40 s; a 1152 ms target stalls about every 15 s.
+const latencyPad = 300 * time.Millisecond
 
 // lowLatency decides the parameters: on while a stream with parts is live.
 func lowLatency(tl *packager.Timeline) llDASH {
@@ -56,13 +57,16 @@ func lowLatency(tl *packager.Timeline) llDASH {
 // appendServiceDescription appends the MPD's ServiceDescription (ISO/IEC
 // 23009-1 Annex K; DASH-IF IOP low latency): the latency target with the
 // bounds a player may drift within (a quarter below, twice above, as the
-// DASH-IF reference streams do), and catch-up playback rates of ±4%.
+// DASH-IF reference streams do), and catch-up playback rates from 0.96 to
+// 1.08: dash.js reaches the target from its start-up latency within about
+// 3 s instead of 10 s with 1.04, and slows down only a little when it must
+// rebuild its buffer.
 func appendServiceDescription(b []byte, ll llDASH) []byte {
 	b = append(b, "  <ServiceDescription id=\"0\">\n    <Latency referenceId=\"0\""...)
 	b = appendUintAttr(b, "target", ll.targetMillis)
 	b = appendUintAttr(b, "min", ll.targetMillis*3/4)
 	b = appendUintAttr(b, "max", ll.targetMillis*2)
-	return append(b, "/>\n    <PlaybackRate min=\"0.96\" max=\"1.04\"/>\n  </ServiceDescription>\n"...)
+	return append(b, "/>\n    <PlaybackRate min=\"0.96\" max=\"1.08\"/>\n  </ServiceDescription>\n"...)
 }
 
 // appendProducerReferenceTime appends an AdaptationSet's

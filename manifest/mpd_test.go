@@ -317,7 +317,7 @@ func checkServiceDescription(t *testing.T, m xmlMPD, tl *packager.Timeline, ll b
 	}
 	target := 3*uint64(tl.PartTarget.Milliseconds()) + uint64(latencyPad.Milliseconds())
 	if sd == nil || sd.Latency.ReferenceID != "0" || sd.Latency.Target != target || sd.Latency.Min != target*3/4 || sd.Latency.Max != 2*target ||
-		sd.PlaybackRate.Min != "0.96" || sd.PlaybackRate.Max != "1.04" {
+		sd.PlaybackRate.Min != "0.96" || sd.PlaybackRate.Max != "1.08" {
 		t.Errorf("ServiceDescription %+v, want latency target %d", sd, target)
 	}
 	if got := parseXSSeconds(t, m.SuggestedPresentationDelay); got != target {

@@ -181,7 +181,7 @@ func TestPublishEndedStream(t *testing.T) {
 		t.Fatalf("fresh stream: ended %v version %d (was %d), %d periods", tl.Ended, tl.Version, ended.Version, len(tl.Periods))
 	}
 	seg := tl.Tracks[0].Segments[0]
-	if seg.Discontinuity || seg.Seq != uint64(e.clock.Now().UnixMilli()/100) {
+	if seg.Discontinuity || seg.Seq != seqBaseAt(e.clock.Now()) {
 		t.Errorf("first segment of the fresh stream: seq %d discontinuity %v", seg.Seq, seg.Discontinuity)
 	}
 	if seg.StartOffset() < ended.Tracks[0].Segments[len(ended.Tracks[0].Segments)-1].StartOffset() {

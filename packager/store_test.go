@@ -35,7 +35,7 @@ func TestWindowAndRetained(t *testing.T) {
 	if last := tt.Retained[len(tt.Retained)-1]; last.Seq+1 != tt.Segments[0].Seq || last.Start+last.Duration != tt.Segments[0].Start {
 		t.Errorf("retained does not end where the window starts")
 	}
-	wantFirstSeq := uint64(epoch.UnixMilli()/100) + 9 // 9 segments dropped entirely
+	wantFirstSeq := seqBaseAt(epoch) + 9 // 9 segments dropped entirely
 	if tt.Retained[0].Seq != wantFirstSeq {
 		t.Errorf("oldest retained seq %d, want %d", tt.Retained[0].Seq, wantFirstSeq)
 	}
@@ -142,5 +142,25 @@ func TestSnapshotChanged(t *testing.T) {
 	}
 	if now := e.timeline("d"); now.Version <= d.Version || len(now.Tracks) != 1 {
 		t.Errorf("new snapshot version %d (was %d), %d tracks", now.Version, d.Version, len(now.Tracks))
+	}
+}
+
+// Media sequence numbers fit a 32-bit signed integer for decades and a
+// stream started later starts higher.
+func TestSeqBase(t *testing.T) {
+	for _, tc := range []struct {
+		at   time.Time
+		want uint64
+	}{
+		{time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), 0},
+		{time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), 2},
+		{time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), 2*uint64(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC).Sub(seqEpoch)/time.Second)},
+	} {
+		if got := seqBaseAt(tc.at); got != tc.want {
+			t.Errorf("seqBaseAt(%v) = %d, want %d", tc.at, got, tc.want)
+		}
+	}
+	if got := seqBaseAt(time.Date(2059, 1, 1, 0, 0, 0, 0, time.UTC)); got >= 1<<31 {
+		t.Errorf("seqBaseAt(2059) = %d, not below 2^31", got)
 	}
 }

@@ -239,12 +239,26 @@ func (st *stream) visiblePeriod() *Period {
 	return st.period
 }
 
-// nextSeq returns a track's next media sequence number. A new stream starts
-// at the wall clock in tenths of seconds, so numbers keep rising across
-// process restarts (segments are at least 500 ms long).
+// seqEpoch and seqUnit define where a new stream's media sequence numbers
+// start: the half-seconds since 2025-01-01. Numbers keep rising across
+// process restarts (segments are at least 500 ms long) and stay below 2^31
+// until 2059: clients that parse them as 32-bit signed integers (gohlslib,
+// hence mediamtx; Java players) read them, though rfc8216bis allows 2^64-1.
+var seqEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const seqUnit = 500 * time.Millisecond
+
+// seqBaseAt is the first media sequence number of a stream that starts at
+// now.
+func seqBaseAt(now time.Time) uint64 {
+	return uint64(max(now.Sub(seqEpoch)/seqUnit, 0))
+}
+
+// nextSeq returns a track's next media sequence number (from seqBaseAt the
+// stream's first segment).
 func (st *stream) nextSeq(tr *track) uint64 {
 	if !st.seqSet {
-		st.seqBase = uint64(max(st.r.opts.Now().UnixMilli()/100, 0))
+		st.seqBase = seqBaseAt(st.r.opts.Now())
 		st.seqSet = true
 	}
 	if tr.seq == 0 {
@@ -289,7 +303,7 @@ func (st *stream) appendSegment(tr *track, seg *Segment, stat segmentStat) {
 // taking it).
 func (st *stream) pendingSeq(tr *track) uint64 {
 	if !st.seqSet {
-		st.seqBase = uint64(max(st.r.opts.Now().UnixMilli()/100, 0))
+		st.seqBase = seqBaseAt(st.r.opts.Now())
 		st.seqSet = true
 	}
 	if tr.seq == 0 {

@@ -470,6 +470,9 @@ type playerReport struct {
 	Errors        []string `json:"errors"`
 	Warnings      []string `json:"warnings"`
 	Latency       float64  `json:"latency"`
+	LatencyMedian float64  `json:"latencyMedian"`
+	LatencyMax    float64  `json:"latencyMax"`
+	TargetLatency float64  `json:"targetLatency"`
 	Width         int      `json:"width"`
 	Height        int      `json:"height"`
 	DecodedFrames int      `json:"decodedFrames"`
