@@ -154,7 +154,7 @@ func TestSeqBase(t *testing.T) {
 	}{
 		{time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), 0},
 		{time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), 2},
-		{time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), 2*uint64(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC).Sub(seqEpoch)/time.Second)},
+		{time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), 2 * uint64(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC).Sub(seqEpoch)/time.Second)},
 	} {
 		if got := seqBaseAt(tc.at); got != tc.want {
 			t.Errorf("seqBaseAt(%v) = %d, want %d", tc.at, got, tc.want)
