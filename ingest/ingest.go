@@ -158,6 +158,10 @@ var (
 	ErrBadName = errors.New("invalid stream name")
 	// ErrClosed: the server is shutting down or the session has ended.
 	ErrClosed = errors.New("server is shutting down")
+	// ErrRefused: the publisher may not publish this stream (it was taken
+	// down, or it failed authentication). Adapters answer with the
+	// protocol's "forbidden".
+	ErrRefused = errors.New("publish refused")
 	// ErrUnsupportedCodec: a codec or codec configuration we cannot package.
 	ErrUnsupportedCodec = errors.New("unsupported codec")
 	// ErrBadTracks: a Start call with tracks that are invalid or differ in

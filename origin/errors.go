@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/liveorigin/liveorigin/packager"
 )
 
@@ -30,7 +32,7 @@ var errBadRequest = errors.New("bad request")
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, kind Kind, err error) {
 	status := statusOf(err)
 	h := w.Header()
-	cachePolicy(h, kind, status, s.opts.SegmentTarget, 0, false)
+	cachePolicy(h, cacheInput{kind: kind, status: status, stream: chi.URLParam(r, "name"), segmentTarget: s.opts.SegmentTarget})
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if status == http.StatusServiceUnavailable {

@@ -62,7 +62,9 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, tl *packager.
 		s.writeError(w, r, KindPart, err)
 		return
 	}
-	s.serveImmutable(w, r, KindPart, tl, rendition, part.Data, part.ETag, time.Time{})
+	// Media time is UTC (DESIGN decision 2): the part was complete at its end.
+	end := time.Unix(0, 0).Add(part.Length() + time.Duration(float64(part.Start)/float64(part.Timescale)*float64(time.Second)))
+	s.serveImmutable(w, r, KindPart, tl, rendition, part.Data, part.ETag, end)
 }
 
 // nearLiveEdge reports whether a part that does not exist yet is worth
@@ -95,7 +97,7 @@ func (s *Server) serveGrowingSegment(w http.ResponseWriter, r *http.Request, tl 
 	h := w.Header()
 	setMediaType(h, tt)
 	// The body will be the immutable segment; no validator yet, no length.
-	cachePolicy(h, KindSegment, http.StatusOK, s.opts.SegmentTarget, tl.TargetDuration, false)
+	cachePolicy(h, s.cacheFor(KindSegment, tl))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return true

@@ -32,6 +32,16 @@ type renderCache struct {
 type streamDocs struct {
 	mu     sync.Mutex
 	recent []*docs
+	keys   *surrogateKeys // fixed at construction
+}
+
+// keysFor returns the stream's prebuilt surrogate key headers.
+func (c *renderCache) keysFor(stream string) *surrogateKeys {
+	v, ok := c.streams.Load(stream)
+	if !ok {
+		v, _ = c.streams.LoadOrStore(stream, &streamDocs{keys: newSurrogateKeys(stream)})
+	}
+	return v.(*streamDocs).keys
 }
 
 // docs are the documents of one snapshot.
@@ -72,7 +82,7 @@ func (d *doc) get(c *renderCache, render func() ([]byte, error)) (*doc, error) {
 func (c *renderCache) forTimeline(tl *packager.Timeline) *docs {
 	v, ok := c.streams.Load(tl.Stream)
 	if !ok {
-		v, _ = c.streams.LoadOrStore(tl.Stream, &streamDocs{})
+		v, _ = c.streams.LoadOrStore(tl.Stream, &streamDocs{keys: newSurrogateKeys(tl.Stream)})
 	}
 	sd := v.(*streamDocs)
 	sd.mu.Lock()

@@ -21,6 +21,7 @@ package origin
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,12 @@ type Options struct {
 	// they give up after three target durations; default time.After. Tests
 	// inject their own to fire it at will.
 	After func(time.Duration) <-chan time.Time
+	// OriginSecrets, when not empty, restrict playback to requests that
+	// carry one of them in the OriginSecretHeader (default
+	// "X-Origin-Secret"): the CDN adds it, so viewers cannot bypass the
+	// CDN. Several secrets allow a rotation. Others get 403.
+	OriginSecrets      []string
+	OriginSecretHeader string
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
@@ -98,6 +105,14 @@ func New(o Options) (*Server, error) {
 	if o.After == nil {
 		o.After = time.After
 	}
+	if o.OriginSecretHeader == "" {
+		o.OriginSecretHeader = "X-Origin-Secret"
+	}
+	for _, sec := range o.OriginSecrets {
+		if sec == "" {
+			return nil, errors.New("origin: an empty origin secret")
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -114,7 +129,7 @@ func New(o Options) (*Server, error) {
 // Handler returns the playback handler (the public listener).
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.GetHead, s.cors)
+	r.Use(middleware.GetHead, s.requireSecret, s.cors)
 	prefix := "/" + ingest.App + "/{name}"
 	r.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
 	r.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
@@ -126,6 +141,35 @@ func (s *Server) Handler() http.Handler {
 		return KindOther
 	}))
 	return r
+}
+
+// requireSecret refuses playback requests without a configured origin
+// secret (403, not stored by any cache), before any other work.
+func (s *Server) requireSecret(next http.Handler) http.Handler {
+	if len(s.opts.OriginSecrets) == 0 {
+		return next
+	}
+	secrets := make([][]byte, len(s.opts.OriginSecrets))
+	for i, sec := range s.opts.OriginSecrets {
+		secrets[i] = []byte(sec)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get(s.opts.OriginSecretHeader))
+		ok := 0
+		for _, sec := range secrets {
+			ok |= subtle.ConstantTimeCompare(got, sec)
+		}
+		if ok == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.observe(KindOther, http.StatusForbidden, 0, 0)
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("Forbidden: this origin answers only its CDN\n"))
+	})
 }
 
 // cors adds the configured CORS headers and answers preflight requests.
@@ -188,7 +232,7 @@ func (s *Server) serveDoc(w http.ResponseWriter, r *http.Request, kind Kind, tl 
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("ETag", d.etag)
-	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, tl.TargetDuration, tl.Ended)
+	cachePolicy(h, s.cacheFor(kind, tl))
 	serveBytes(w, r, d.body, tl.Updated)
 }
 
@@ -252,8 +296,14 @@ func (s *Server) serveImmutable(w http.ResponseWriter, r *http.Request, kind Kin
 		setMediaType(h, tt)
 	}
 	h.Set("ETag", etag)
-	cachePolicy(h, kind, http.StatusOK, s.opts.SegmentTarget, 0, false)
+	cachePolicy(h, s.cacheFor(kind, tl))
 	serveBytes(w, r, body, modtime)
+}
+
+// cacheFor is the cache policy input of a 200 answer from snapshot tl.
+func (s *Server) cacheFor(kind Kind, tl *packager.Timeline) cacheInput {
+	return cacheInput{kind: kind, status: http.StatusOK, stream: tl.Stream, segmentTarget: s.opts.SegmentTarget,
+		targetDuration: tl.TargetDuration, lowLatency: tl.PartTarget > 0, ended: tl.Ended, keys: s.cache.keysFor(tl.Stream)}
 }
 
 // serveTime answers the DASH UTCTiming source (urn:mpeg:dash:utc:http-xsdate:2014).

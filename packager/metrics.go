@@ -13,6 +13,7 @@ const (
 	resultRefusedName      = "refused_name"
 	resultRefusedLimit     = "refused_limit"
 	resultRefusedClosed    = "refused_closed"
+	resultRefusedTakenDown = "refused_taken_down"
 )
 
 // Timestamp anomaly types, the values of
@@ -89,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	// Expose every result from the start so that rate() works from zero.
-	for _, r := range []string{resultAccepted, resultRefusedDuplicate, resultRefusedName, resultRefusedLimit, resultRefusedClosed} {
+	for _, r := range []string{resultAccepted, resultRefusedDuplicate, resultRefusedName, resultRefusedLimit, resultRefusedClosed, resultRefusedTakenDown} {
 		m.sessions.WithLabelValues(r)
 	}
 	return m, nil

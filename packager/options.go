@@ -46,6 +46,11 @@ type Options struct {
 	// Registerer receives the package's metrics; default: none (a fresh
 	// prometheus.NewRegistry() that nobody scrapes).
 	Registerer prometheus.Registerer
+	// OnStreamEvent, when set, is told when a fresh stream starts under a
+	// name and when a stream ends (the CDN purge triggers). It is called
+	// with the stream's lock held: it must return at once (enqueue, never
+	// block) and must not call the Registry.
+	OnStreamEvent func(name string, ev StreamEvent)
 
 	// manualTick disables the Registry's ticker goroutine: tests call tick
 	// themselves so that timer decisions are deterministic.

@@ -29,9 +29,10 @@ type Registry struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu      sync.RWMutex
-	streams map[string]*stream
-	closed  bool
+	mu        sync.RWMutex
+	streams   map[string]*stream
+	takedowns map[string]time.Time // refused names (Takedown) and until when
+	closed    bool
 
 	done      chan struct{}  // closed by Close: stops the ticker
 	wg        sync.WaitGroup // the ticker and the sessions' context watchers
@@ -82,12 +83,15 @@ func (r *Registry) run() {
 // tick applies the timers at Options.Now().
 func (r *Registry) tick() {
 	now := r.opts.Now()
-	r.mu.RLock()
+	r.mu.Lock()
 	list := make([]*stream, 0, len(r.streams))
 	for _, st := range r.streams {
 		list = append(list, st)
 	}
-	r.mu.RUnlock()
+	for name := range r.takedowns {
+		r.takenDownLocked(name, now) // forgets expired refusals
+	}
+	r.mu.Unlock()
 	for _, st := range list {
 		st.mu.Lock()
 		remove := st.expireLocked(now)
@@ -123,6 +127,11 @@ func (r *Registry) Publish(ctx context.Context, info ingest.PublishInfo) (ingest
 			r.mu.Unlock()
 			r.metrics.sessions.WithLabelValues(resultRefusedClosed).Inc()
 			return nil, fmt.Errorf("packager: publish %s: %w", info.Name, ingest.ErrClosed)
+		}
+		if r.takenDownLocked(info.Name, r.opts.Now()) {
+			r.mu.Unlock()
+			r.metrics.sessions.WithLabelValues(resultRefusedTakenDown).Inc()
+			return nil, fmt.Errorf("packager: publish %s: %w: %w", info.Name, ingest.ErrRefused, ErrTakenDown)
 		}
 		st := r.streams[info.Name]
 		if st == nil {
@@ -203,8 +212,17 @@ func (r *Registry) accepted(ctx context.Context, sess *session) ingest.Session {
 func (r *Registry) Timeline(name string) (*Timeline, error) {
 	r.mu.RLock()
 	st := r.streams[name]
+	_, down := r.takedowns[name]
 	r.mu.RUnlock()
 	if st == nil {
+		if down {
+			r.mu.Lock()
+			down = r.takenDownLocked(name, r.opts.Now())
+			r.mu.Unlock()
+			if down {
+				return nil, fmt.Errorf("stream %s: %w", name, ErrTakenDown)
+			}
+		}
 		return nil, fmt.Errorf("stream %s: %w", name, ErrNotFound)
 	}
 	return st.current.Load(), nil

@@ -63,6 +63,7 @@ func newStream(r *Registry, name string, now time.Time) *stream {
 	}
 	r.metrics.streamsActive.Inc()
 	st.publishLocked(now) // the first snapshot, so Changed works from the start
+	st.emit(StreamStarted)
 	return st
 }
 
@@ -325,6 +326,7 @@ func (st *stream) endLocked(now time.Time, reason string) {
 	st.r.metrics.streamsActive.Dec()
 	st.log.Info("stream ended", "reason", reason)
 	st.publishLocked(now)
+	st.emit(StreamEnded)
 }
 
 // resetLocked turns the stream into a fresh one under the same name (a new
@@ -343,6 +345,7 @@ func (st *stream) resetLocked(now time.Time) {
 	st.periods, st.periodOpen, st.period, st.hadVisible = nil, false, nil, false
 	st.log.Info("stream restarted")
 	st.publishLocked(now)
+	st.emit(StreamStarted)
 }
 
 // expireLocked applies the timers: the reconnect grace, then removal one

@@ -132,6 +132,8 @@ func (h *handler) OnPublish(sc *gortmp.StreamContext, _ uint32, cmd *message.Net
 			reason = refuseBadName
 		case errors.Is(err, ingest.ErrClosed):
 			reason = refuseShuttingDown
+		case errors.Is(err, ingest.ErrRefused):
+			reason = refuseRefused
 		}
 		return h.refuse(sc, reason, err)
 	}

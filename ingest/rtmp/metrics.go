@@ -21,7 +21,7 @@ var (
 		reasonOversizeTag, reasonBadTag, reasonBadSequenceHeader, reasonUnsupportedCodec,
 		reasonSession,
 	}
-	refuseReasons = []string{refuseBadApp, refuseBadName, refuseAlreadyPublishing, refuseShuttingDown, refuseOther}
+	refuseReasons = []string{refuseBadApp, refuseBadName, refuseAlreadyPublishing, refuseShuttingDown, refuseRefused, refuseOther}
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

@@ -63,6 +63,7 @@ const (
 	refuseBadName           = "bad_name"
 	refuseAlreadyPublishing = "already_publishing"
 	refuseShuttingDown      = "shutting_down"
+	refuseRefused           = "refused"
 	refuseOther             = "other"
 )
 

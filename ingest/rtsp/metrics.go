@@ -31,7 +31,7 @@ var (
 		reasonBadMedia, reasonBadSequence, reasonBadTimestamp, reasonBadParameterSets, reasonNoMedia,
 	}
 	refuseReasons = []string{
-		refuseBadApp, refuseBadName, refuseAlreadyPublishing, refuseShuttingDown,
+		refuseBadApp, refuseBadName, refuseAlreadyPublishing, refuseShuttingDown, refuseRefused,
 		refuseNoSupportedTrack, refuseBadSDP, refuseRead, refuseOther,
 	}
 	pullStates = []string{stateConnecting, stateConnected, stateRetrying}

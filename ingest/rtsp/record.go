@@ -97,6 +97,8 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 			reason, status = refuseBadName, base.StatusNotFound
 		case errors.Is(err, ingest.ErrClosed):
 			reason, status = refuseShuttingDown, base.StatusServiceUnavailable
+		case errors.Is(err, ingest.ErrRefused):
+			reason, status = refuseRefused, base.StatusForbidden
 		}
 		return h.refuse(status, reason, remote, ctx.Path, name, err)
 	}

@@ -78,6 +78,7 @@ const (
 	refuseBadName           = "bad_name"
 	refuseAlreadyPublishing = "already_publishing"
 	refuseShuttingDown      = "shutting_down"
+	refuseRefused           = "refused"
 	refuseNoSupportedTrack  = "no_supported_track"
 	refuseBadSDP            = "bad_sdp"
 	refuseRead              = "read"

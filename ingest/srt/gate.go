@@ -25,6 +25,7 @@ const (
 	rejectBadSecret   rejectReason = 10   // SRT_REJ_BADSECRET: wrong passphrase
 	rejectUnsecure    rejectReason = 11   // SRT_REJ_UNSECURE: passphrase required or unexpected
 	rejectBadRequest  rejectReason = 1400 // SRT_REJX_BAD_REQUEST: stream id syntax
+	rejectForbidden   rejectReason = 1403 // SRT_REJX_FORBIDDEN: taken down or not authorised
 	rejectOverload    rejectReason = 1402 // SRT_REJX_OVERLOAD: too many streams
 	rejectNotFound    rejectReason = 1404 // SRT_REJX_NOTFOUND: unknown application
 	rejectBadMode     rejectReason = 1405 // SRT_REJX_BAD_MODE: m=request (we only ingest)
@@ -193,6 +194,8 @@ func (s *Server) claim(adm admission, remote net.Addr) (publication, *refusal) {
 			r.reason, r.code = refuseBadName, rejectBadRequest
 		case errors.Is(err, ingest.ErrClosed):
 			r.reason, r.code = refuseShuttingDown, rejectDown
+		case errors.Is(err, ingest.ErrRefused):
+			r.reason, r.code = refuseRefused, rejectForbidden
 		}
 		s.refuse(remote, adm, r)
 		return publication{}, r

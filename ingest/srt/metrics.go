@@ -44,6 +44,7 @@ const (
 	refuseBadPassphrase     = "bad_passphrase"
 	refuseAlreadyPublishing = "already_publishing"
 	refuseShuttingDown      = "shutting_down"
+	refuseRefused           = "refused"
 	refuseOther             = "other"
 )
 
@@ -56,7 +57,7 @@ var (
 	}
 	refuseReasons = []string{
 		refuseBadStreamID, refuseBadApp, refuseBadName, refuseReadMode, refuseBadPassphrase,
-		refuseAlreadyPublishing, refuseShuttingDown, refuseOther,
+		refuseAlreadyPublishing, refuseShuttingDown, refuseRefused, refuseOther,
 	}
 )
 
