@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 
@@ -21,6 +22,22 @@ type AdminOptions struct {
 	// their state, for /api/v1/streams and /api/v1/sources; nil when there
 	// are none.
 	PullSources func() any
+	// Token, when set, guards /api/v1: every request must carry
+	// "Authorization: Bearer TOKEN". Without it the read-only API is open
+	// (the admin listener is on loopback by default) and the endpoints that
+	// change something answer 403.
+	Token string
+	// Takedown takes a stream down (DELETE /api/v1/streams/NAME): the
+	// daemon disconnects the publisher, refuses it, drops the stream and
+	// purges the CDN. held tells whether the stream was held.
+	Takedown func(name string) (held bool, err error)
+	// Kick disconnects a stream's publisher (POST
+	// /api/v1/streams/NAME/kick); it reports whether there was one.
+	Kick func(name string) bool
+	// Purge queues a CDN purge (POST /api/v1/purge): of the given URL paths
+	// of a stream, or of the whole stream when paths is empty. It returns
+	// the backends the purge goes to.
+	Purge func(stream string, paths []string) ([]string, error)
 }
 
 // AdminHandler serves the admin listener: /metrics, /healthz, /readyz,
@@ -43,21 +60,23 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	r.Mount("/debug", middleware.Profiler())
-	r.Get("/api/v1/streams", func(w http.ResponseWriter, _ *http.Request) {
+	api := chi.NewRouter()
+	api.Use(bearer(o.Token))
+	api.Get("/streams", func(w http.ResponseWriter, _ *http.Request) {
 		doc := map[string]any{"streams": s.opts.Streams.Streams()}
 		if o.PullSources != nil {
 			doc["pull_sources"] = o.PullSources()
 		}
 		writeJSON(w, http.StatusOK, doc)
 	})
-	r.Get("/api/v1/sources", func(w http.ResponseWriter, _ *http.Request) {
+	api.Get("/sources", func(w http.ResponseWriter, _ *http.Request) {
 		var sources any = []any{}
 		if o.PullSources != nil {
 			sources = o.PullSources()
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"pull_sources": sources})
 	})
-	r.Get("/api/v1/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
+	api.Get("/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")
 		for _, st := range s.opts.Streams.Streams() {
 			if st.Name == name {
@@ -67,10 +86,94 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no stream named " + name})
 	})
+	mutating := api.With(requireToken(o.Token))
+	mutating.Delete("/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "name")
+		if o.Takedown == nil {
+			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "takedown is not available"})
+			return
+		}
+		held, err := o.Takedown(name)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.log.Info("stream taken down through the admin API", "stream", name, "held", held, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, map[string]any{"stream": name, "taken_down": true, "was_live": held})
+	})
+	mutating.Post("/streams/{name}/kick", func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "name")
+		if o.Kick == nil || !o.Kick(name) {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no publisher on stream " + name})
+			return
+		}
+		s.log.Info("publisher kicked through the admin API", "stream", name, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, map[string]any{"stream": name, "kicked": true})
+	})
+	mutating.Post("/purge", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Stream string   `json:"stream"`
+			Paths  []string `json:"paths"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error() + ` (want {"stream": "NAME"} or {"stream": "NAME", "paths": ["/live/NAME/v0.m3u8"]})`})
+			return
+		}
+		if o.Purge == nil {
+			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "purge is not available"})
+			return
+		}
+		backends, err := o.Purge(req.Stream, req.Paths)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"stream": req.Stream, "paths": req.Paths, "backends": backends})
+	})
+	api.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+	})
+	api.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+	})
+	r.Mount("/api/v1", api)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
 	return r
+}
+
+// bearer checks "Authorization: Bearer TOKEN" when a token is configured
+// (constant-time), and answers 401 otherwise.
+func bearer(token string) func(http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return func(next http.Handler) http.Handler {
+		if token == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="liveorigin admin"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token (admin-token)"})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requireToken refuses changes when no admin token is configured.
+func requireToken(token string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if token != "" {
+			return next // bearer has checked it
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "set admin-token to enable the endpoints that change something"})
+		})
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,7 +1,9 @@
 package origin
 
 import (
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -144,3 +146,66 @@ func TestTakenDownIsGone(t *testing.T) {
 var rePartURI = regexp.MustCompile(`#EXT-X-PART:[^\n]*URI="([^"]+)"`)
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func TestAdminTakedownKickPurge(t *testing.T) {
+	f := newFixture(t)
+	var took, kicked []string
+	var purged [][]string
+	opts := AdminOptions{Gatherer: f.reg, Token: "s3cret",
+		Takedown: func(name string) (bool, error) { took = append(took, name); return name == "demo", nil },
+		Kick:     func(name string) bool { kicked = append(kicked, name); return name == "demo" },
+		Purge: func(stream string, paths []string) ([]string, error) {
+			if stream == "" {
+				return nil, errors.New("stream: required")
+			}
+			purged = append(purged, append([]string{stream}, paths...))
+			return []string{"varnish"}, nil
+		},
+	}
+	h := f.server.AdminHandler(opts)
+	call := func(h http.Handler, method, p, auth, body string) (int, string) {
+		req := httptest.NewRequest(method, p, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, tc := range []struct {
+		method, path, auth, body string
+		want                     int
+	}{
+		{"GET", "/api/v1/streams", "", "", 401},
+		{"GET", "/api/v1/streams", "Bearer wrong", "", 401},
+		{"GET", "/api/v1/streams", "Bearer s3cret", "", 200},
+		{"DELETE", "/api/v1/streams/demo", "", "", 401},
+		{"DELETE", "/api/v1/streams/demo", "Bearer s3cret", "", 200},
+		{"POST", "/api/v1/streams/demo/kick", "Bearer s3cret", "", 200},
+		{"POST", "/api/v1/streams/other/kick", "Bearer s3cret", "", 404},
+		{"POST", "/api/v1/purge", "Bearer s3cret", `{"stream":"demo"}`, 202},
+		{"POST", "/api/v1/purge", "Bearer s3cret", `{"stream":"demo","paths":["/live/demo/v0.m3u8"]}`, 202},
+		{"POST", "/api/v1/purge", "Bearer s3cret", `{"stream":""}`, 400},
+		{"POST", "/api/v1/purge", "Bearer s3cret", `{"strem":"demo"}`, 400},
+		{"POST", "/api/v1/purge", "Bearer s3cret", `not json`, 400},
+		{"PUT", "/api/v1/purge", "Bearer s3cret", ``, 405},
+		{"GET", "/healthz", "", "", 200}, // outside the API: no token
+	} {
+		if code, b := call(h, tc.method, tc.path, tc.auth, tc.body); code != tc.want {
+			t.Errorf("%s %s (%q): %d, want %d\n%s", tc.method, tc.path, tc.auth, code, tc.want, b)
+		}
+	}
+	if len(took) != 1 || len(kicked) != 2 || len(purged) != 2 || len(purged[1]) != 2 {
+		t.Errorf("takedowns %v, kicks %v, purges %v", took, kicked, purged)
+	}
+
+	// Without a token: reading works, changing is refused.
+	opts.Token = ""
+	h = f.server.AdminHandler(opts)
+	if code, _ := call(h, "GET", "/api/v1/streams", "", ""); code != 200 {
+		t.Errorf("GET without a configured token: %d", code)
+	}
+	if code, b := call(h, "DELETE", "/api/v1/streams/demo", "", ""); code != 403 || !strings.Contains(b, "admin-token") {
+		t.Errorf("DELETE without a configured token: %d %s", code, b)
+	}
+}

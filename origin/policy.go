@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/liveorigin/liveorigin/origin/purge"
 )
 
 // Kind is the kind of object a response carries. It decides the cache policy
@@ -194,13 +196,6 @@ func cutDirective(s string) (string, string) {
 	return s, ""
 }
 
-// StreamKey and ManifestKey are the surrogate keys (cache tags) of a
-// stream's responses: every response under /live/NAME/ carries StreamKey,
-// playlists and MPDs ManifestKey too. Purging StreamKey forgets the whole
-// stream, ManifestKey its playlists and MPD.
-func StreamKey(name string) string   { return "stream-" + name }
-func ManifestKey(name string) string { return "manifests-" + name }
-
 // surrogateKeys are a stream's key headers, built once per stream: space
 // separated for Surrogate-Key, comma separated for the cache tags.
 type surrogateKeys struct {
@@ -208,7 +203,10 @@ type surrogateKeys struct {
 }
 
 func newSurrogateKeys(stream string) *surrogateKeys {
-	s, m := StreamKey(stream), ManifestKey(stream)
+	// Every response under /live/NAME/ carries the stream key, playlists
+	// and MPDs the manifest key too: purging the first forgets the whole
+	// stream, the second its playlists and MPD.
+	s, m := purge.StreamKey(stream), purge.ManifestKey(stream)
 	return &surrogateKeys{object: []string{s}, manifestKeys: []string{s + " " + m}, manifestTags: []string{s + "," + m}}
 }
 

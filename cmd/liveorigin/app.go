@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/ingest/srt"
 	"github.com/liveorigin/liveorigin/origin"
+	"github.com/liveorigin/liveorigin/origin/purge"
 	"github.com/liveorigin/liveorigin/packager"
 )
 
@@ -34,6 +37,7 @@ type app struct {
 	srt      *srt.Server
 	rtsp     *rtsp.Server
 	origin   *origin.Server
+	purges   *purge.Queue
 
 	httpLn, adminLn net.Listener
 	httpSrv         *http.Server
@@ -45,6 +49,17 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	backends, errs := purge.New(cfg.Purge, os.Getenv, os.ReadFile)
+	if len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("config: purge: %w", err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	purges, err := purge.NewQueue(backends, purge.Options{Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
 	popts := packager.Options{
 		SegmentTarget:     cfg.SegmentTarget,
 		Window:            cfg.Window,
@@ -53,6 +68,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		MaxStreams:        cfg.MaxStreams,
 		PartsOff:          !cfg.LowLatency,
 		PartTarget:        cfg.PartTarget,
+		OnStreamEvent:     streamEventPurger(purges),
 		Logger:            log,
 		Registerer:        reg,
 	}
@@ -112,12 +128,15 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		UTCTimingURL:  utcTiming,
 		Logger:        log,
 		Registerer:    reg,
+
+		OriginSecrets:      cfg.originSecrets(),
+		OriginSecretHeader: cfg.OriginSecretHeader,
 	})
 	if err != nil {
 		registry.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o}
+	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges}
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -130,11 +149,63 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 			Gatherer:    reg,
 			Ready:       func() bool { return !a.shuttingDown.Load() },
 			PullSources: func() any { return rts.PullStates() },
+			Token:       cfg.AdminToken,
+			Takedown:    a.takedown,
+			Kick:        registry.Kick,
+			Purge:       a.manualPurge,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return a, nil
+}
+
+// streamEventPurger turns the packager's stream events into CDN purges of
+// the stream's playlists and MPD: a stream that ended (a CDN must not keep
+// serving its live playlist) and a fresh stream under a name (a CDN may hold
+// the playlists of an earlier one, or a 404 from before it started).
+func streamEventPurger(q *purge.Queue) func(string, packager.StreamEvent) {
+	return func(name string, ev packager.StreamEvent) {
+		reason := "stream_end"
+		if ev == packager.StreamStarted {
+			reason = "republish"
+		}
+		q.Enqueue(purge.Request{Stream: name, Scope: purge.ScopeManifests, Reason: reason})
+	}
+}
+
+// takedown takes a stream down (admin API): publisher disconnected and
+// refused, stream dropped, everything of it purged from the CDN.
+func (a *app) takedown(name string) (bool, error) {
+	held, err := a.registry.Takedown(name, a.cfg.TakedownRefuse)
+	if err != nil {
+		return false, err
+	}
+	a.purges.Enqueue(purge.Request{Stream: name, Scope: purge.ScopeStream, Reason: "takedown"})
+	return held, nil
+}
+
+// manualPurge queues a purge from the admin API: the given paths of a
+// stream, or the whole stream.
+func (a *app) manualPurge(stream string, paths []string) ([]string, error) {
+	if err := ingest.ValidateName(stream); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	prefix := "/" + ingest.App + "/" + stream + "/"
+	for _, p := range paths {
+		if !strings.HasPrefix(p, prefix) || strings.Contains(p, "..") || len(p) > 1024 {
+			return nil, fmt.Errorf("path %q: must lie under %s", p, prefix)
+		}
+	}
+	r := purge.Request{Stream: stream, Scope: purge.ScopeStream, Reason: "manual"}
+	if len(paths) > 0 {
+		r.Scope, r.Paths = purge.ScopePaths, paths
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	a.purges.Enqueue(r)
+	return a.purges.Backends(), nil
 }
 
 // listen binds every listener; it fails with a message naming the option
@@ -214,6 +285,11 @@ func (a *app) serve(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// The streams' final playlists are purged while playback still answers,
+	// so a CDN refetches them (with EXT-X-ENDLIST) from this process.
+	if err := a.purges.Close(sctx); err != nil {
+		a.log.Warn("CDN purges did not drain in time", "err", err)
+	}
 	if err := a.httpSrv.Shutdown(sctx); err != nil {
 		a.log.Warn("playback HTTP did not drain in time", "err", err)
 		_ = a.httpSrv.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/origin/purge"
 )
 
 // Config is the daemon's whole configuration. It lives in package main only:
@@ -49,6 +51,14 @@ type Config struct {
 	CORSOrigin string
 	PublicURL  string
 
+	OriginSecret       string // comma-separated: several during a rotation
+	OriginSecretHeader string
+	AdminToken         string
+	TakedownRefuse     time.Duration
+	// Purge are the CDN purge backends: config file only (a list under
+	// "purge:", see docs/purge.md).
+	Purge []purge.Config
+
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -56,24 +66,26 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{
-		RTMPAddr:          ":1935",
-		SRTAddr:           ":9000",
-		SRTLatency:        120 * time.Millisecond,
-		RTSPAddr:          ":8554",
-		RTSPUDPRTPAddr:    ":8000",
-		RTSPUDPRTCPAddr:   ":8001",
-		HTTPAddr:          ":8080",
-		AdminAddr:         "127.0.0.1:9997",
-		SegmentTarget:     2 * time.Second,
-		Window:            30 * time.Second,
-		ReconnectGrace:    10 * time.Second,
-		MaxTargetDuration: 10 * time.Second,
-		MaxStreams:        100,
-		LowLatency:        true,
-		CORSOrigin:        "*",
-		LogLevel:          "info",
-		LogFormat:         "auto",
-		ShutdownTimeout:   10 * time.Second,
+		RTMPAddr:           ":1935",
+		SRTAddr:            ":9000",
+		SRTLatency:         120 * time.Millisecond,
+		RTSPAddr:           ":8554",
+		RTSPUDPRTPAddr:     ":8000",
+		RTSPUDPRTCPAddr:    ":8001",
+		HTTPAddr:           ":8080",
+		AdminAddr:          "127.0.0.1:9997",
+		SegmentTarget:      2 * time.Second,
+		Window:             30 * time.Second,
+		ReconnectGrace:     10 * time.Second,
+		MaxTargetDuration:  10 * time.Second,
+		MaxStreams:         100,
+		LowLatency:         true,
+		CORSOrigin:         "*",
+		OriginSecretHeader: "X-Origin-Secret",
+		TakedownRefuse:     time.Hour,
+		LogLevel:           "info",
+		LogFormat:          "auto",
+		ShutdownTimeout:    10 * time.Second,
 	}
 }
 
@@ -195,6 +207,14 @@ func options() []option {
 		intOpt("max-streams", "maximum number of streams at once", func(c *Config) *int { return &c.MaxStreams }),
 		stringOpt("cors-origin", "ORIGIN", "Access-Control-Allow-Origin on playback responses; empty disables CORS headers", func(c *Config) *string { return &c.CORSOrigin }),
 		stringOpt("public-url", "URL", "base URL viewers reach the origin at (e.g. https://cdn.example.com); used for absolute URLs such as the DASH UTCTiming source", func(c *Config) *string { return &c.PublicURL }),
+		{name: "origin-secret", arg: "SECRET[,SECRET]", help: "when set, playback answers only requests carrying one of these secrets in origin-secret-header (your CDN adds it), so viewers cannot bypass the CDN; at least 16 characters each; two during a rotation", secret: true,
+			get: func(c *Config) string { return redact(c.OriginSecret, c.OriginSecret != "") },
+			set: func(c *Config, v string) error { c.OriginSecret = v; return nil }},
+		stringOpt("origin-secret-header", "NAME", "request header that carries the origin secret", func(c *Config) *string { return &c.OriginSecretHeader }),
+		{name: "admin-token", arg: "TOKEN", help: "bearer token for /api/v1 on the admin listener (at least 16 characters); without it the API is read-only", secret: true,
+			get: func(c *Config) string { return redact(c.AdminToken, c.AdminToken != "") },
+			set: func(c *Config, v string) error { c.AdminToken = v; return nil }},
+		durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse }),
 		stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel }),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
 		durationOpt("shutdown-timeout", "how long a graceful shutdown may take to drain HTTP requests", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
@@ -274,6 +294,26 @@ func lookupEnv(getenv func(string) string, key string) (string, bool) {
 	return v, v != ""
 }
 
+// applyPurge reads the "purge:" list of the config file: CDN purge
+// backends (origin/purge.Config), unknown keys refused.
+func applyPurge(cfg *Config, path string, node yaml.Node) []error {
+	if node.Kind != yaml.SequenceNode {
+		return []error{fmt.Errorf("config file %s line %d: purge: want a list of backends (see docs/purge.md)", path, node.Line)}
+	}
+	raw, err := yaml.Marshal(&node)
+	if err != nil {
+		return []error{fmt.Errorf("config file %s line %d: purge: %v", path, node.Line, err)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var list []purge.Config
+	if err := dec.Decode(&list); err != nil {
+		return []error{fmt.Errorf("config file %s: purge (from line %d): %v (see docs/purge.md)", path, node.Line, err)}
+	}
+	cfg.Purge = list
+	return nil
+}
+
 func applyFile(cfg *Config, opts []option, path string) []error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -295,6 +335,10 @@ func applyFile(cfg *Config, opts []option, path string) []error {
 	var errs []error
 	for _, k := range keys {
 		node := doc[k]
+		if k == "purge" {
+			errs = append(errs, applyPurge(cfg, path, node)...)
+			continue
+		}
 		o, ok := byName[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("config file %s line %d: unknown option %q (see liveorigin --help)", path, node.Line, k))
@@ -385,10 +429,38 @@ func (c Config) validate() []error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))
 	}
+	for _, sec := range c.originSecrets() {
+		if len(sec) < 16 {
+			errs = append(errs, fmt.Errorf("origin-secret: each secret must be at least 16 characters (got one of %d)", len(sec)))
+		}
+	}
+	if c.OriginSecret != "" && len(c.originSecrets()) == 0 {
+		errs = append(errs, errors.New("origin-secret: no secret in the list"))
+	}
+	if c.OriginSecretHeader == "" || strings.ContainsAny(c.OriginSecretHeader, " :\t\r\n") {
+		errs = append(errs, fmt.Errorf("origin-secret-header: %q is not a header name", c.OriginSecretHeader))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, fmt.Errorf("admin-token: must be at least 16 characters (got %d)", len(c.AdminToken)))
+	}
+	if c.TakedownRefuse < 0 {
+		errs = append(errs, fmt.Errorf("takedown-refuse: %s is negative", c.TakedownRefuse))
+	}
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("public-url: %q must start with http:// or https://", c.PublicURL))
 	}
 	return errs
+}
+
+// originSecrets splits origin-secret into its secrets.
+func (c Config) originSecrets() []string {
+	var out []string
+	for _, s := range strings.Split(c.OriginSecret, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // checkPassphrase applies SRT's rule: empty (no encryption) or 10 to 79

@@ -111,6 +111,12 @@ func TestBadConfigs(t *testing.T) {
 		{name: "pull url", args: []string{"--rtsp-pull", "cam=http://camera/x"}, want: []string{"rtsp-pull cam: want a URL like rtsp://"}},
 		{name: "pull not a mapping", file: "rtsp-pull: rtsp://camera/x\n", want: []string{"rtsp-pull: want a mapping"}},
 		{name: "udp half set", args: []string{"--rtsp-udp-rtcp-addr", ""}, want: []string{"set both or neither"}},
+		{name: "short origin secret", args: []string{"--origin-secret", "0123456789abcdef,short"}, want: []string{"origin-secret: each secret must be at least 16 characters (got one of 5)"}},
+		{name: "short admin token", env: map[string]string{"LIVEORIGIN_ADMIN_TOKEN": "tiny"}, want: []string{"admin-token: must be at least 16 characters (got 4)"}},
+		{name: "secret header", args: []string{"--origin-secret-header", "X Secret"}, want: []string{`origin-secret-header: "X Secret" is not a header name`}},
+		{name: "bool flag", args: []string{"--low-latency=maybe"}, want: []string{`--low-latency: "maybe" is not true or false`}},
+		{name: "purge not a list", file: "purge:\n  type: varnish\n", want: []string{"purge: want a list of backends"}},
+		{name: "purge unknown key", file: "purge:\n  - type: varnish\n    urll: http://127.0.0.1:6081\n", want: []string{"field urll not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -130,6 +136,30 @@ func TestBadConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Low latency, CDN and admin options from the three sources; the purge list
+// from the file (its backends are checked when the daemon starts).
+func TestConfigCDNOptions(t *testing.T) {
+	file := writeFile(t, "low-latency: false\npart-target: 250ms\ntakedown-refuse: 10m\npurge:\n  - type: varnish\n    url: http://127.0.0.1:6081\n    mode: ban\n  - type: fastly\n    service-id: SVC\n    token-env: FASTLY_TOKEN\n")
+	cfg, errs := loadConfig([]string{"--origin-secret", "0123456789abcdef, fedcba9876543210", "--low-latency"}, envMap(map[string]string{
+		"LIVEORIGIN_CONFIG": file, "LIVEORIGIN_ADMIN_TOKEN": "admin-token-0123456789",
+	}), &bytes.Buffer{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if !cfg.LowLatency || cfg.PartTarget != 250*time.Millisecond || cfg.TakedownRefuse != 10*time.Minute {
+		t.Errorf("low-latency %v (the bare flag wins over the file), part-target %v, takedown-refuse %v", cfg.LowLatency, cfg.PartTarget, cfg.TakedownRefuse)
+	}
+	if got := cfg.originSecrets(); !reflect.DeepEqual(got, []string{"0123456789abcdef", "fedcba9876543210"}) {
+		t.Errorf("origin secrets %q", got)
+	}
+	if cfg.AdminToken != "admin-token-0123456789" || cfg.OriginSecretHeader != "X-Origin-Secret" {
+		t.Errorf("admin token %q, header %q", cfg.AdminToken, cfg.OriginSecretHeader)
+	}
+	if len(cfg.Purge) != 2 || cfg.Purge[0].Type != "varnish" || cfg.Purge[0].URL != "http://127.0.0.1:6081" || cfg.Purge[0].Mode != "ban" || cfg.Purge[1].Type != "fastly" {
+		t.Errorf("purge %+v", cfg.Purge)
 	}
 }
 
