@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liveorigin/liveorigin/ingest"
 )
 
 // Every playback answer carries separate browser and CDN lifetimes and the
@@ -207,5 +209,20 @@ func TestAdminTakedownKickPurge(t *testing.T) {
 	}
 	if code, b := call(h, "DELETE", "/api/v1/streams/demo", "", ""); code != 403 || !strings.Contains(b, "admin-token") {
 		t.Errorf("DELETE without a configured token: %d %s", code, b)
+	}
+}
+
+// Before the publisher has declared its tracks, a rendition's playlist is
+// "not yet" (503, not stored), not "unknown" (404, stored by a CDN).
+func TestMediaPlaylistBeforeTracks(t *testing.T) {
+	f := newFixture(t)
+	sess, err := f.registry.Publish(t.Context(), ingest.PublishInfo{Name: "demo", Protocol: "rtmp", RemoteAddr: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(nil)
+	resp := f.do(t, "GET", "/live/demo/v0.m3u8")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("v0.m3u8 before tracks: %d %q, want 503 no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
 }

@@ -131,6 +131,13 @@ func (d *docs) multivariantDoc() (*doc, error) {
 func (d *docs) mediaDoc(track string, skip manifest.Skip) (*doc, error) {
 	m, ok := d.media[track]
 	if !ok || int(skip) >= len(m) {
+		if len(d.tl.Tracks) == 0 && !d.tl.Ended {
+			// A publisher has connected but not declared its tracks yet:
+			// the rendition may appear in a moment. 503 is not stored by
+			// a CDN, where a 404 would be kept (and would outlive the purge
+			// sent when the stream started).
+			return nil, packager.ErrNotYet
+		}
 		return nil, packager.ErrNotFound
 	}
 	return m[skip].get(d.c, func() ([]byte, error) {

@@ -13,6 +13,12 @@ command -v ffmpeg   >/dev/null || need+=(ffmpeg)
 command -v ffprobe  >/dev/null || need+=(ffmpeg)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
+# The caching shields of deploy/cdn/ that the CDN tests run: Varnish with
+# vmod_xkey (varnish-modules), and nginx; both in /usr/sbin, which a user's
+# PATH may lack.
+command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ] || need+=(varnish)
+compgen -G '/usr/lib/*/varnish/vmods/libvmod_xkey.so' >/dev/null || need+=(varnish-modules)
+command -v nginx    >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # Optional: libsrt, so that the SRT tests also run with -tags libsrt (the
 # default build needs no C library). Installed when root; without it make test
 # runs the SRT tests on the pure-Go transport only.
@@ -37,8 +43,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 	echo "deps: installing ${need[*]} with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
-	# Keep package scripts from starting services (the prometheus package
-	# would start a server of its own).
+	# Keep package scripts from starting services (the prometheus, varnish
+	# and nginx packages would start servers of their own).
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d
