@@ -4,7 +4,7 @@ BIN      := bin/liveorigin
 ARGS     ?=
 FUZZTIME ?= 30s
 
-.PHONY: run build build-libsrt test unit e2e bench fuzz deps vet clean
+.PHONY: run build build-libsrt test unit e2e bench probe fuzz deps vet clean
 
 run: build
 	./$(BIN) $(ARGS)
@@ -31,8 +31,16 @@ vet:
 	@out=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 
+# The Go benchmarks, then the LL-HLS latency probe (docs/low-latency.md, "Measure").
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+	$(GO) run ./cmd/llprobe -duration 20s
+
+# Only the LL-HLS latency probe: 200 LL-HLS clients and gohlslib on an in-process
+# origin, fed by ffmpeg (installed by `make deps`). E.g. PROBE_ARGS="-clients 1 -json".
+PROBE_ARGS ?=
+probe:
+	$(GO) run ./cmd/llprobe $(PROBE_ARGS)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
