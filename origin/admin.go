@@ -99,7 +99,7 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 			return
 		}
 		s.log.Info("stream taken down through the admin API", "stream", name, "held", held, "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, map[string]any{"stream": name, "taken_down": true, "was_live": held})
+		writeJSON(w, http.StatusOK, map[string]any{"stream": name, "taken_down": true, "was_held": held})
 	})
 	mutating.Post("/streams/{name}/kick", func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")

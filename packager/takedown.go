@@ -8,9 +8,14 @@ import (
 )
 
 // ErrTakenDown: the stream was taken down by an operator (Registry.Takedown).
-// Lookups answer it (it wraps ErrGone: 410), and publishers are refused with
-// it (it wraps ingest.ErrRefused) until the refusal expires.
-var ErrTakenDown = fmt.Errorf("%w: taken down", ErrGone)
+// Lookups answer it (it is also ErrGone: 410), and publishers are refused
+// with it (wrapped with ingest.ErrRefused) until the refusal expires.
+var ErrTakenDown error = takenDownError{}
+
+type takenDownError struct{}
+
+func (takenDownError) Error() string        { return "taken down by an operator" }
+func (takenDownError) Is(target error) bool { return target == ErrGone }
 
 // StreamEvent is what Options.OnStreamEvent is told about.
 type StreamEvent int

@@ -633,7 +633,7 @@ func takeDown(t *testing.T, a *testApp, c *http.Client, base, name, backend stri
 		purges = 2
 	}
 	code, body := adminDo(t, a, http.MethodDelete, "/api/v1/streams/"+name, "")
-	if code != http.StatusOK || !strings.Contains(body, `"was_live": true`) {
+	if code != http.StatusOK || !strings.Contains(body, `"was_held": true`) {
 		t.Fatalf("takedown: %d %s", code, body)
 	}
 	waitPurges(t, a, backend, ok+purges, "takedown")
