@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 )
 
 // Kind says whether a track carries video or audio.
@@ -123,6 +124,14 @@ type PublishInfo struct {
 	Name       string // validated stream name, e.g. "demo" (see ValidateName)
 	Protocol   string // "rtmp", "srt", "rtsp"
 	RemoteAddr string // the publisher's address, for the API and logs
+	// Query holds the publisher's parameters: RTMP's `NAME?key=...` (or
+	// the app's query), an RTSP URL's query. It is for publish auth (the
+	// publish webhook) and is a secret: never log it.
+	Query url.Values
+	// SessionID, when set, is the publish session's id (a wrapper such as
+	// the webhooks made it before Publish, to name the session to its
+	// hooks); the packager makes one otherwise.
+	SessionID string
 }
 
 // Publisher accepts publishers. The packager's Registry implements it.

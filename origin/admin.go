@@ -1,8 +1,10 @@
 package origin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -30,14 +32,39 @@ type AdminOptions struct {
 	// Takedown takes a stream down (DELETE /api/v1/streams/NAME): the
 	// daemon disconnects the publisher, refuses it, drops the stream and
 	// purges the CDN. held tells whether the stream was held.
-	Takedown func(name string) (held bool, err error)
+	// ctx carries the API request's trace context (for the purge's
+	// traceparent).
+	Takedown func(ctx context.Context, name string) (held bool, err error)
 	// Kick disconnects a stream's publisher (POST
 	// /api/v1/streams/NAME/kick); it reports whether there was one.
 	Kick func(name string) bool
 	// Purge queues a CDN purge (POST /api/v1/purge): of the given URL paths
 	// of a stream, or of the whole stream when paths is empty. It returns
-	// the backends the purge goes to.
-	Purge func(stream string, paths []string) ([]string, error)
+	// the backends the purge goes to. ctx as for Takedown.
+	Purge func(ctx context.Context, stream string, paths []string) ([]string, error)
+	// Server describes the daemon for GET /api/v1/server (version,
+	// uptime, configuration summary without secrets, counts, listeners,
+	// Go runtime); nil: 501.
+	Server func() any
+	// LogLevel reports the process log level (GET /api/v1/log-level) and
+	// SetLogLevel changes it (PUT, with the admin token); nil, or an error
+	// from SetLogLevel (a level that cannot change): 501.
+	LogLevel    func() slog.Level
+	SetLogLevel func(slog.Level) error
+	// Reload re-reads the configuration (POST /api/v1/reload), as SIGHUP
+	// does. An error refuses the new configuration (the old one stays);
+	// one that wraps several (errors.Join) is one problem each.
+	Reload func() (ReloadResult, error)
+}
+
+// ReloadResult is what a configuration reload did.
+type ReloadResult struct {
+	// Applied lists what changed and took effect (option names, "purge",
+	// "webhooks").
+	Applied []string `json:"applied"`
+	// NeedsRestart lists the options whose new values take effect only
+	// after a restart; until then they keep their old values.
+	NeedsRestart []string `json:"needs_restart"`
 }
 
 // AdminHandler serves the admin listener: /metrics, /healthz, /readyz,
@@ -61,9 +88,9 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 	})
 	r.Mount("/debug", middleware.Profiler())
 	api := chi.NewRouter()
-	api.Use(bearer(o.Token))
+	api.Use(s.traceAPI, bearer(o.Token))
 	api.Get("/streams", func(w http.ResponseWriter, _ *http.Request) {
-		doc := map[string]any{"streams": s.opts.Streams.Streams()}
+		doc := map[string]any{"streams": s.streamDocs()}
 		if o.PullSources != nil {
 			doc["pull_sources"] = o.PullSources()
 		}
@@ -78,7 +105,7 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 	})
 	api.Get("/streams/{name}", func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")
-		for _, st := range s.opts.Streams.Streams() {
+		for _, st := range s.streamDocs() {
 			if st.Name == name {
 				writeJSON(w, http.StatusOK, st)
 				return
@@ -93,7 +120,7 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "takedown is not available"})
 			return
 		}
-		held, err := o.Takedown(name)
+		held, err := o.Takedown(r.Context(), name)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
@@ -125,13 +152,36 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "purge is not available"})
 			return
 		}
-		backends, err := o.Purge(req.Stream, req.Paths)
+		backends, err := o.Purge(r.Context(), req.Stream, req.Paths)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]any{"stream": req.Stream, "paths": req.Paths, "backends": backends})
 	})
+	mutating.Post("/reload", func(w http.ResponseWriter, r *http.Request) {
+		if o.Reload == nil {
+			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "reload is not available"})
+			return
+		}
+		res, err := o.Reload()
+		if err != nil {
+			var problems []string
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range j.Unwrap() {
+					problems = append(problems, e.Error())
+				}
+			} else {
+				problems = []string{err.Error()}
+			}
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"reloaded": false,
+				"error": "configuration refused; the running one stays", "errors": problems})
+			return
+		}
+		s.log.Info("configuration reloaded through the admin API", "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "applied": nonNil(res.Applied), "needs_restart": nonNil(res.NeedsRestart)})
+	})
+	s.observeRoutes(api, mutating, o)
 	api.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})
@@ -174,6 +224,14 @@ func requireToken(token string) func(http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "set admin-token to enable the endpoints that change something"})
 		})
 	}
+}
+
+// nonNil makes an empty list [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -64,9 +64,10 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind
 	if !q.blocking() || tl.PartTarget == 0 {
 		d, err := s.cache.forTimeline(tl).mediaDoc(track, q.skip)
 		s.serveDoc(w, r, KindMediaList, tl, d, err, "application/vnd.apple.mpegurl")
+		noteReload(w, tl, track, tl.TargetDuration)
 		return KindMediaList
 	}
-	tl, err = s.await(r, tl, func(tl *packager.Timeline) (bool, error) {
+	tl, err = s.await(r, KindBlockingList, tl, func(tl *packager.Timeline) (bool, error) {
 		tt, err := tl.Track(track)
 		if err != nil {
 			return false, err
@@ -87,6 +88,7 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind
 	}
 	d, err := s.cache.forTimeline(tl).mediaDoc(track, q.skip)
 	s.serveDoc(w, r, KindBlockingList, tl, d, err, "application/vnd.apple.mpegurl")
+	noteReload(w, tl, track, tl.PartTarget)
 	return KindBlockingList
 }
 
@@ -96,9 +98,18 @@ var errGone = errors.New("request canceled")
 // await holds a request until ready says so for the stream's newest
 // snapshot, the stream ends (answered at once: ready is not asked), the
 // request's context ends (errGone) or three target durations pass
-// (errBlockTimeout). It returns the snapshot to answer from.
-func (s *Server) await(r *http.Request, tl *packager.Timeline, ready func(*packager.Timeline) (bool, error)) (*packager.Timeline, error) {
+// (errBlockTimeout). It returns the snapshot to answer from. A request
+// that waits is counted while it waits and its wait observed, by kind.
+func (s *Server) await(r *http.Request, kind Kind, tl *packager.Timeline, ready func(*packager.Timeline) (bool, error)) (*packager.Timeline, error) {
 	var timeout <-chan time.Time
+	var waitStart time.Time // zero until the request waits
+	defer func() {
+		if !waitStart.IsZero() {
+			m := s.metrics.waits[kind]
+			m.waiting.Dec()
+			m.duration.Observe(time.Since(waitStart).Seconds())
+		}
+	}()
 	for {
 		if tl.Ended {
 			return tl, nil
@@ -109,6 +120,8 @@ func (s *Server) await(r *http.Request, tl *packager.Timeline, ready func(*packa
 		}
 		if timeout == nil {
 			timeout = s.opts.After(blockTargets * max(tl.TargetDuration, time.Second))
+			waitStart = time.Now()
+			s.metrics.waits[kind].waiting.Inc()
 		}
 		if s.waiting != nil {
 			s.waiting(tl)

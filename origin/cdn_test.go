@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -154,9 +155,12 @@ func TestAdminTakedownKickPurge(t *testing.T) {
 	var took, kicked []string
 	var purged [][]string
 	opts := AdminOptions{Gatherer: f.reg, Token: "s3cret",
-		Takedown: func(name string) (bool, error) { took = append(took, name); return name == "demo", nil },
-		Kick:     func(name string) bool { kicked = append(kicked, name); return name == "demo" },
-		Purge: func(stream string, paths []string) ([]string, error) {
+		Takedown: func(_ context.Context, name string) (bool, error) {
+			took = append(took, name)
+			return name == "demo", nil
+		},
+		Kick: func(name string) bool { kicked = append(kicked, name); return name == "demo" },
+		Purge: func(_ context.Context, stream string, paths []string) ([]string, error) {
 			if stream == "" {
 				return nil, errors.New("stream: required")
 			}

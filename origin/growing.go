@@ -30,7 +30,7 @@ import (
 // the live edge.
 func (s *Server) servePart(w http.ResponseWriter, r *http.Request, tl *packager.Timeline, rendition string, start uint64) {
 	var part *packager.Part
-	tl, err := s.await(r, tl, func(tl *packager.Timeline) (bool, error) {
+	tl, err := s.await(r, KindPart, tl, func(tl *packager.Timeline) (bool, error) {
 		tt, err := tl.Track(rendition)
 		if err != nil {
 			return false, err
@@ -130,7 +130,7 @@ func (s *Server) serveGrowingSegment(w http.ResponseWriter, r *http.Request, tl 
 		}
 		return false, rc.Flush()
 	}
-	tl, err := s.await(r, tl, step)
+	tl, err := s.await(r, KindSegment, tl, step)
 	if err == nil && !done {
 		// The stream ended: its last segments were flushed into the final
 		// snapshot, which may hold this one complete.
@@ -138,7 +138,7 @@ func (s *Server) serveGrowingSegment(w http.ResponseWriter, r *http.Request, tl 
 	}
 	if err != nil {
 		if !errors.Is(err, errGone) {
-			s.log.Debug("growing segment aborted", "path", r.URL.Path, "err", err)
+			s.log.Debug("growing segment aborted", "path", r.URL.Path, "request_id", requestID(w), "err", err)
 		}
 		abort(w)
 	}
@@ -155,8 +155,8 @@ func setMediaType(h http.Header, tt *packager.TrackTimeline) {
 }
 
 // abort marks the response as broken: the connection is closed without
-// ending the body (instrument raises http.ErrAbortHandler once the request
-// is counted).
+// ending the body (observeRequests raises http.ErrAbortHandler once the
+// request is counted and logged).
 func abort(w http.ResponseWriter) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.aborted = true

@@ -27,11 +27,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/packager"
@@ -75,6 +77,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
 	Registerer prometheus.Registerer
+	// TracerProvider, when set, makes a server span of every playback
+	// request, a child of the caller's when the request carries a W3C
+	// traceparent. nil: no tracing, and no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Server serves playback and admin requests.
@@ -82,7 +88,14 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	viewers *viewers
+	tracer  trace.Tracer // nil: tracing off
 	cache   renderCache
+	// secrets and corsOrigin are the origin secrets and the CORS origin in
+	// effect: Options' until a reload sets them (SetOriginSecrets,
+	// SetCORSOrigin).
+	secrets    atomic.Pointer[[][]byte]
+	corsOrigin atomic.Pointer[string]
 	// waiting, when set (tests), is called each time a request starts to
 	// wait for a snapshot newer than tl.
 	waiting func(tl *packager.Timeline)
@@ -119,17 +132,24 @@ func New(o Options) (*Server, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(o.Registerer)
+	v := newViewers(o.Streams)
+	m, err := newMetrics(o.Registerer, v, o.Now)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: o, log: o.Logger, metrics: m, cache: renderCache{utcTimingURL: o.UTCTimingURL}}, nil
+	s := &Server{opts: o, log: o.Logger, metrics: m, viewers: v, cache: renderCache{utcTimingURL: o.UTCTimingURL}}
+	s.SetOriginSecrets(o.OriginSecrets)
+	s.SetCORSOrigin(o.CORSOrigin)
+	if o.TracerProvider != nil {
+		s.tracer = o.TracerProvider.Tracer(tracerName)
+	}
+	return s, nil
 }
 
 // Handler returns the playback handler (the public listener).
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.GetHead, s.requireSecret, s.cors)
+	r.Use(s.observeRequests, middleware.GetHead, s.requireSecret, s.cors)
 	prefix := "/" + ingest.App + "/{name}"
 	r.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
 	r.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
@@ -143,17 +163,33 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
+// SetOriginSecrets replaces the origin secrets (a configuration reload):
+// requests from now on need one of them; none turns the check off. Empty
+// strings are ignored.
+func (s *Server) SetOriginSecrets(secrets []string) {
+	list := make([][]byte, 0, len(secrets))
+	for _, sec := range secrets {
+		if sec != "" {
+			list = append(list, []byte(sec))
+		}
+	}
+	s.secrets.Store(&list)
+}
+
+// SetCORSOrigin replaces Options.CORSOrigin (a configuration reload).
+func (s *Server) SetCORSOrigin(origin string) {
+	s.corsOrigin.Store(&origin)
+}
+
 // requireSecret refuses playback requests without a configured origin
 // secret (403, not stored by any cache), before any other work.
 func (s *Server) requireSecret(next http.Handler) http.Handler {
-	if len(s.opts.OriginSecrets) == 0 {
-		return next
-	}
-	secrets := make([][]byte, len(s.opts.OriginSecrets))
-	for i, sec := range s.opts.OriginSecrets {
-		secrets[i] = []byte(sec)
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secrets := *s.secrets.Load()
+		if len(secrets) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got := []byte(r.Header.Get(s.opts.OriginSecretHeader))
 		ok := 0
 		for _, sec := range secrets {
@@ -175,9 +211,9 @@ func (s *Server) requireSecret(next http.Handler) http.Handler {
 // cors adds the configured CORS headers and answers preflight requests.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.CORSOrigin != "" {
+		if origin := *s.corsOrigin.Load(); origin != "" {
 			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
+			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Date, Age")
 			if r.Method == http.MethodOptions {
 				h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
@@ -198,6 +234,7 @@ func (s *Server) timeline(r *http.Request) (*packager.Timeline, error) {
 	tl, err := s.opts.Streams.Timeline(name)
 	if errors.Is(err, packager.ErrNotFound) {
 		s.cache.forget(name)
+		s.viewers.forget(name)
 	}
 	return tl, err
 }
@@ -221,6 +258,12 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) Kind {
 	}
 	d, err := s.cache.forTimeline(tl).mpdDoc(s.opts.UTCTimingURL)
 	s.serveDoc(w, r, KindMPD, tl, d, err, "application/dash+xml")
+	// DASH clients poll the MPD every minimumUpdatePeriod.
+	reload := tl.SegmentTarget
+	if tl.PartTarget > 0 {
+		reload = tl.PartTarget
+	}
+	noteReload(w, tl, "", reload)
 	return KindMPD
 }
 
@@ -365,29 +408,45 @@ func notModified(r *http.Request, etag string, modtime time.Time) bool {
 	return false
 }
 
-// instrument adapts a handler that reports the kind of object it served,
-// and counts the request by kind and status. A handler that aborted its
-// response (a growing segment that could not complete) is counted, then
-// the connection is closed without ending the body.
+// instrument adapts a handler that reports the kind of object it served:
+// observeRequests, around it, counts, logs and traces the request by that
+// kind.
 func (s *Server) instrument(h func(w http.ResponseWriter, r *http.Request) Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		kind := h(sw, r)
-		s.metrics.observe(kind, sw.status, sw.bytes, time.Since(start))
-		if sw.aborted {
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			// Not behind observeRequests: give the handler its writer all the same.
+			sw = &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		}
+		sw.kind = h(sw, r)
+		sw.stream = chi.URLParam(r, "name")
+		sw.instrumented = true
+		if !ok && sw.aborted {
 			panic(http.ErrAbortHandler)
 		}
 	}
 }
 
-// statusWriter records the status and the body size of a response.
+// statusWriter records the status and the body size of a response, and
+// carries what observeRequests needs to know about the request: its id,
+// the kind of object (set by instrument), the stream, and the reload
+// interval it stands for (the viewers' request_rate). One allocation per
+// request holds all of it.
 type statusWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int64
 	wroteHeader bool
 	aborted     bool
+
+	kind         Kind
+	stream       string
+	instrumented bool          // a route's handler ran (instrument)
+	reload       time.Duration // viewer-seconds of this request (noteReload)
+	// requestID[0] is the request id; the slice of it is the X-Request-Id
+	// header value (no allocation), idBuf the bytes of a generated one.
+	requestID [1]string
+	idBuf     [16]byte
 }
 
 func (w *statusWriter) WriteHeader(code int) {

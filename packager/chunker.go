@@ -182,7 +182,7 @@ func (tr *track) closePart(j int) {
 	if err != nil {
 		// Cannot happen for sizes we accept; never take the stream down.
 		tr.anomaly(anomalyMalformed)
-		st.log.Error("packager: drop part", "track", tr.name, "err", err)
+		st.sessionLog().Error("packager: drop part", "track", tr.name, "err", err)
 	}
 	first, last := samples[0], samples[len(samples)-1]
 	independent := false
@@ -205,6 +205,7 @@ func (tr *track) closePart(j int) {
 	}
 	tr.parts = append(tr.parts, p)
 	tr.partPayload += payload
+	tr.mPartDuration.Observe(p.Length().Seconds())
 	st.partClosed(p)
 }
 
@@ -216,7 +217,7 @@ func (tr *track) closeSegmentParts(k int) {
 		// Parts are only cut from samples that certainly belong to the
 		// segment (see chunker), so this cannot happen; if it did, the
 		// published parts win: the segment keeps their samples.
-		st.log.Error("packager: segment cut inside a published part", "track", tr.name)
+		st.sessionLog().Error("packager: segment cut inside a published part", "track", tr.name)
 		k = tr.partStart
 	}
 	tr.closeFinalParts(k)

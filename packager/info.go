@@ -32,6 +32,18 @@ type StreamInfo struct {
 	Segments int `json:"segments"`
 	// BytesHeld is the memory held for the window: init and media segments.
 	BytesHeld int `json:"bytes_held"`
+	// Link are the link statistics of the current publisher (SRT only),
+	// absent when there are none.
+	Link *LinkInfo `json:"link,omitempty"`
+}
+
+// LinkInfo are a publisher's link statistics (SRT), receiver side, over
+// its session.
+type LinkInfo struct {
+	RTT                  float64 `json:"rtt_seconds"`
+	PacketsLost          uint64  `json:"packets_lost"`
+	PacketsRetransmitted uint64  `json:"packets_retransmitted"`
+	PacketsDropped       uint64  `json:"packets_dropped"`
 }
 
 // TrackInfo describes one rendition of a stream.
@@ -43,8 +55,11 @@ type TrackInfo struct {
 	Width       int     `json:"width,omitempty"`
 	Height      int     `json:"height,omitempty"`
 	FrameRate   float64 `json:"frame_rate,omitempty"` // measured over the window
-	SampleRate  int     `json:"sample_rate,omitempty"`
-	Channels    int     `json:"channels,omitempty"`
+	// KeyframeInterval is the time between the last two key frames
+	// (video: the encoder's GOP duration), in seconds.
+	KeyframeInterval float64 `json:"keyframe_interval_seconds,omitempty"`
+	SampleRate       int     `json:"sample_rate,omitempty"`
+	Channels         int     `json:"channels,omitempty"`
 	// Bitrate is the access unit payload rate over the window in bits/s.
 	Bitrate int `json:"bitrate"`
 }
@@ -63,6 +78,10 @@ func (st *stream) infoLocked(now time.Time) StreamInfo {
 		info.Protocol, info.RemoteAddr, info.SessionID = s.info.Protocol, s.info.RemoteAddr, s.id
 		info.SessionStarted = s.started
 	}
+	if s := st.sess; s != nil && s.link != nil {
+		info.Link = &LinkInfo{RTT: s.link.RTT.Seconds(), PacketsLost: s.link.PacketsLost,
+			PacketsRetransmitted: s.link.PacketsRetransmitted, PacketsDropped: s.link.PacketsDropped}
+	}
 	if len(st.tracks) > 0 {
 		info.Segments = len(st.tracks[0].segments)
 	}
@@ -73,16 +92,17 @@ func (st *stream) infoLocked(now time.Time) StreamInfo {
 			fps = 0
 		}
 		info.Tracks = append(info.Tracks, TrackInfo{
-			Name:        tr.name,
-			Kind:        tr.kind.String(),
-			Codec:       string(t.Codec),
-			CodecString: t.CodecString,
-			Width:       t.Width,
-			Height:      t.Height,
-			FrameRate:   roundRate(fps),
-			SampleRate:  t.SampleRate,
-			Channels:    t.Channels,
-			Bitrate:     payload,
+			Name:             tr.name,
+			Kind:             tr.kind.String(),
+			Codec:            string(t.Codec),
+			CodecString:      t.CodecString,
+			Width:            t.Width,
+			Height:           t.Height,
+			FrameRate:        roundRate(fps),
+			KeyframeInterval: tr.gop.Seconds(),
+			SampleRate:       t.SampleRate,
+			Channels:         t.Channels,
+			Bitrate:          payload,
 		})
 		info.IngestBitrate += payload
 	}

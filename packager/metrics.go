@@ -2,8 +2,11 @@ package packager
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveorigin/liveorigin/ingest"
 )
 
 // Publish results, the values of liveorigin_publish_sessions_total{result}.
@@ -24,11 +27,28 @@ const (
 	anomalyMalformed    = "malformed"    // an access unit that cannot be packaged: dropped
 )
 
+// Reasons a frame is dropped, the values of
+// liveorigin_ingest_frames_dropped_total{reason}.
+const (
+	dropMalformed  = "malformed"   // empty, or an Opus packet without a valid TOC
+	dropNoKeyframe = "no_keyframe" // video before the first key frame of a period: undecodable
+	dropTooEarly   = "too_early"   // audio from before the period's start (a returning publisher)
+)
+
+// Publisher connection types, the values of
+// liveorigin_publisher_connects_total{type}.
+const (
+	connectFirst     = "first"     // the publisher starts the stream
+	connectReconnect = "reconnect" // a publisher continues the stream within the reconnect grace
+)
+
 // metrics are the package's Prometheus collectors. Stream label values are
 // bounded by Options.MaxStreams and deleted when a stream is removed.
 type metrics struct {
 	frames           *prometheus.CounterVec
 	bytes            *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	connects         *prometheus.CounterVec
 	segments         *prometheus.CounterVec
 	streamsActive    prometheus.Gauge
 	publishersActive prometheus.Gauge
@@ -37,9 +57,11 @@ type metrics struct {
 	forcedCuts       *prometheus.CounterVec
 	bytesHeld        *prometheus.GaugeVec
 	segmentDuration  *prometheus.HistogramVec
+	partDuration     *prometheus.HistogramVec
+	publishDelay     *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, r *Registry) (*metrics, error) {
 	m := &metrics{
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveorigin_ingest_frames_total",
@@ -49,6 +71,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "liveorigin_ingest_bytes_total",
 			Help: "Access unit payload bytes received from publishers.",
 		}, []string{"stream", "kind"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveorigin_ingest_frames_dropped_total",
+			Help: "Access units received but not packaged, by reason (malformed, no_keyframe, too_early).",
+		}, []string{"stream", "kind", "reason"}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "liveorigin_publisher_connects_total",
+			Help: "Publishers accepted for a stream: first (starts the stream) or reconnect (continues it within the reconnect grace).",
+		}, []string{"stream", "type"}),
 		segments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveorigin_packager_segments_total",
 			Help: "CMAF media segments produced.",
@@ -82,9 +112,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of produced media segments.",
 			Buckets: []float64{0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 8, 10, 15, 20},
 		}, []string{"kind"}),
+		partDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "liveorigin_packager_part_duration_seconds",
+			Help:    "Duration of produced LL-HLS parts (CMAF chunks).",
+			Buckets: []float64{0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1, 1.5, 2},
+		}, []string{"kind"}),
+		publishDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "liveorigin_packager_segment_publish_delay_seconds",
+			Help: "From the arrival of the access unit that closed a segment (for a follower track, the leader's " +
+				"key frame that cut it) to the segment's appearing in the playlist.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.frames, m.bytes, m.segments, m.streamsActive, m.publishersActive,
-		m.sessions, m.anomalies, m.forcedCuts, m.bytesHeld, m.segmentDuration} {
+	for _, c := range []prometheus.Collector{m.frames, m.bytes, m.dropped, m.connects, m.segments, m.streamsActive,
+		m.publishersActive, m.sessions, m.anomalies, m.forcedCuts, m.bytesHeld, m.segmentDuration, m.partDuration,
+		m.publishDelay, streamCollector{r}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("packager metrics: %w", err)
 		}
@@ -101,8 +143,75 @@ func (m *metrics) deleteStream(name string) {
 	l := prometheus.Labels{"stream": name}
 	m.frames.DeletePartialMatch(l)
 	m.bytes.DeletePartialMatch(l)
+	m.dropped.DeletePartialMatch(l)
+	m.connects.DeletePartialMatch(l)
 	m.segments.DeletePartialMatch(l)
 	m.anomalies.DeletePartialMatch(l)
 	m.forcedCuts.DeletePartialMatch(l)
 	m.bytesHeld.DeletePartialMatch(l)
 }
+
+// streamCollector reports, at scrape time, the per-stream gauges that the
+// packager measures anyway (the same figures as the JSON API): no series
+// to keep up to date on the ingest path, none left behind by a removed
+// stream.
+type streamCollector struct{ r *Registry }
+
+var (
+	descFrameRate = prometheus.NewDesc("liveorigin_ingest_frames_per_second",
+		"Video frame rate of the stream's leader track, measured on its timestamps over the window.", []string{"stream"}, nil)
+	descKeyframeInterval = prometheus.NewDesc("liveorigin_ingest_keyframe_interval_seconds",
+		"Time between the last two key frames of the stream's leader video track (the encoder's GOP duration).", []string{"stream"}, nil)
+	descSessionStart = prometheus.NewDesc("liveorigin_ingest_session_start_time_seconds",
+		"Unix time the stream's current publisher connected; absent while no publisher is connected.", []string{"stream"}, nil)
+	descStreamStart = prometheus.NewDesc("liveorigin_stream_start_time_seconds",
+		"Unix time the stream started (a publisher returning within the reconnect grace keeps it).", []string{"stream"}, nil)
+)
+
+func (c streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descFrameRate
+	ch <- descKeyframeInterval
+	ch <- descSessionStart
+	ch <- descStreamStart
+}
+
+func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.r == nil {
+		return
+	}
+	for _, st := range c.r.list() {
+		st.mu.Lock()
+		if st.removed {
+			st.mu.Unlock()
+			continue
+		}
+		var (
+			started       = st.created
+			sessStart     time.Time
+			fps, gop      float64
+			hasFPS, gopOK bool
+		)
+		if st.sess != nil {
+			sessStart = st.sess.started
+		}
+		if len(st.tracks) > 0 && st.tracks[0].kind == ingest.Video {
+			lead := st.tracks[0]
+			_, _, _, f := lead.windowRates()
+			fps, hasFPS = roundRate(f), f > 0
+			gop, gopOK = lead.gop.Seconds(), lead.gop > 0
+		}
+		st.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(descStreamStart, prometheus.GaugeValue, unixSeconds(started), st.name)
+		if !sessStart.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descSessionStart, prometheus.GaugeValue, unixSeconds(sessStart), st.name)
+		}
+		if hasFPS {
+			ch <- prometheus.MustNewConstMetric(descFrameRate, prometheus.GaugeValue, fps, st.name)
+		}
+		if gopOK {
+			ch <- prometheus.MustNewConstMetric(descKeyframeInterval, prometheus.GaugeValue, gop, st.name)
+		}
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a Registry. The zero value of every field selects its
@@ -46,6 +47,11 @@ type Options struct {
 	// Registerer receives the package's metrics; default: none (a fresh
 	// prometheus.NewRegistry() that nobody scrapes).
 	Registerer prometheus.Registerer
+	// TracerProvider, when set, traces each publish session (a span from
+	// connect to close) and each segment produced (a short child span:
+	// from the access unit that closed it to its appearing in the
+	// playlist). nil: no tracing, and no cost.
+	TracerProvider trace.TracerProvider
 	// OnStreamEvent, when set, is told when a fresh stream starts under a
 	// name and when a stream ends (the CDN purge triggers). It is called
 	// with the stream's lock held: it must return at once (enqueue, never

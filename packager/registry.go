@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/liveorigin/liveorigin/ingest"
 )
 
@@ -28,6 +30,7 @@ type Registry struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	tracer  trace.Tracer // nil: tracing off
 
 	mu        sync.RWMutex
 	streams   map[string]*stream
@@ -48,16 +51,19 @@ func NewRegistry(o Options) (*Registry, error) {
 		return nil, fmt.Errorf("packager: invalid options: %w", errors.Join(errs...))
 	}
 	o = o.withDefaults()
-	m, err := newMetrics(o.Registerer)
-	if err != nil {
-		return nil, err
-	}
 	r := &Registry{
 		opts:    o,
 		log:     o.Logger,
-		metrics: m,
 		streams: make(map[string]*stream),
 		done:    make(chan struct{}),
+	}
+	m, err := newMetrics(o.Registerer, r)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = m
+	if o.TracerProvider != nil {
+		r.tracer = o.TracerProvider.Tracer(tracerName)
 	}
 	if !o.manualTick {
 		r.wg.Add(1)
@@ -143,7 +149,7 @@ func (r *Registry) Publish(ctx context.Context, info ingest.PublishInfo) (ingest
 			now := r.opts.Now()
 			st = newStream(r, info.Name, now)
 			sess := newSession(r, st, info, now)
-			st.attachLocked(sess) // not yet shared: no lock needed
+			st.attachLocked(sess, connectFirst) // not yet shared: no lock needed
 			r.streams[info.Name] = st
 			r.wg.Add(1) // the watcher; added under r.mu so Close waits for it
 			r.mu.Unlock()
@@ -184,23 +190,29 @@ func (r *Registry) attach(st *stream, info ingest.PublishInfo) (sess *session, e
 			info.Name, st.sess.info.Protocol, st.sess.info.RemoteAddr, st.sess.id), false
 	}
 	now := r.opts.Now()
+	typ := connectReconnect
 	if st.ended {
 		st.resetLocked(now)
+		typ = connectFirst
 	}
 	sess = newSession(r, st, info, now)
-	st.attachLocked(sess)
+	st.attachLocked(sess, typ)
 	return sess, nil, false
 }
 
-func (st *stream) attachLocked(sess *session) {
+// attachLocked makes sess the stream's publisher; typ is connectFirst or
+// connectReconnect.
+func (st *stream) attachLocked(sess *session, typ string) {
 	st.sess, st.lastSess = sess, sess
 	st.graceUntil = time.Time{}
 	st.r.metrics.publishersActive.Inc()
-	sess.log.Info("publisher connected")
+	st.r.metrics.connects.WithLabelValues(st.name, typ).Inc()
+	sess.log.Info("publisher connected", "type", typ)
 }
 
 func (r *Registry) accepted(ctx context.Context, sess *session) ingest.Session {
 	r.metrics.sessions.WithLabelValues(resultAccepted).Inc()
+	sess.traceFrom(ctx)
 	sess.watch(ctx)
 	return sess
 }
@@ -230,12 +242,7 @@ func (r *Registry) Timeline(name string) (*Timeline, error) {
 
 // Streams describes every stream held, sorted by name (the JSON API).
 func (r *Registry) Streams() []StreamInfo {
-	r.mu.RLock()
-	list := make([]*stream, 0, len(r.streams))
-	for _, st := range r.streams {
-		list = append(list, st)
-	}
-	r.mu.RUnlock()
+	list := r.list()
 	out := make([]StreamInfo, 0, len(list))
 	now := r.opts.Now()
 	for _, st := range list {
@@ -247,6 +254,17 @@ func (r *Registry) Streams() []StreamInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// list returns the streams held, in no order.
+func (r *Registry) list() []*stream {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	list := make([]*stream, 0, len(r.streams))
+	for _, st := range r.streams {
+		list = append(list, st)
+	}
+	return list
 }
 
 // Close shuts the Registry down: new publishers are refused with

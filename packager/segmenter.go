@@ -79,6 +79,9 @@ type segmenter struct {
 	// cuts are leader cut instants (in this track's timescale) not yet
 	// applied to this follower, oldest first.
 	cuts []uint64
+	// cutsAt are when the leader key frames of cuts arrived (parallel to
+	// cuts): the start of the follower segments' publish delay.
+	cutsAt []time.Time
 	// discNext flags the next segment as the first of a new period.
 	discNext bool
 	// seq is the next segment's sequence number; 0 until the first segment.
@@ -167,9 +170,10 @@ func (tr *track) forcedCut() {
 // addCut queues a leader cut for this follower and applies what it can.
 func (tr *track) addCut(c uint64) {
 	if len(tr.cuts) == maxPendingCuts {
-		tr.cuts = append(tr.cuts[:0], tr.cuts[1:]...)
+		tr.popCuts(1)
 	}
 	tr.cuts = append(tr.cuts, c)
+	tr.cutsAt = append(tr.cutsAt, tr.st.auAt)
 	tr.applyCuts()
 }
 
@@ -179,7 +183,7 @@ func (tr *track) applyCuts() {
 	for len(tr.cuts) > 0 && len(tr.open) > 0 {
 		c := tr.cuts[0]
 		if c <= tr.open[0].dts {
-			tr.cuts = append(tr.cuts[:0], tr.cuts[1:]...)
+			tr.popCuts(1)
 			continue
 		}
 		start := tr.open[0].dts
@@ -193,7 +197,9 @@ func (tr *track) applyCuts() {
 			tr.splitAtLimit(0)
 			continue
 		}
+		tr.cutAt = tr.cutsAt[0]
 		tr.closeSegment(k)
+		tr.cutAt = time.Time{}
 	}
 }
 
@@ -202,7 +208,13 @@ func (tr *track) dropCuts(through uint64) {
 	for i < len(tr.cuts) && tr.cuts[i] <= through {
 		i++
 	}
-	tr.cuts = append(tr.cuts[:0], tr.cuts[i:]...)
+	tr.popCuts(i)
+}
+
+// popCuts forgets the n oldest cuts.
+func (tr *track) popCuts(n int) {
+	tr.cuts = append(tr.cuts[:0], tr.cuts[n:]...)
+	tr.cutsAt = append(tr.cutsAt[:0], tr.cutsAt[n:]...)
 }
 
 // splitAtLimit is rule 4 for a follower: once its open segment reaches
@@ -262,7 +274,7 @@ func (tr *track) closeSegment(k int) {
 	if err != nil {
 		// Cannot happen for sizes we accept; never take the stream down for it.
 		tr.anomaly(anomalyMalformed)
-		st.log.Error("packager: drop segment", "track", tr.name, "err", err)
+		st.sessionLog().Error("packager: drop segment", "track", tr.name, "err", err)
 		return
 	}
 	seg := &Segment{

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/liveorigin/liveorigin/ingest"
 )
 
@@ -35,12 +37,22 @@ type session struct {
 	anchored        bool
 	offset          int64
 	warnedForcedCut bool
+	// parent is the span of the Publish context (observe.Publisher's
+	// publish span): the parent of the session's segment spans.
+	parent trace.SpanContext
+	// link are the publisher's newest link statistics (SRT), nil until
+	// reported.
+	link *ingest.LinkStats
 }
 
 func newSession(r *Registry, st *stream, info ingest.PublishInfo, now time.Time) *session {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
-	id := hex.EncodeToString(b[:])
+	id := info.SessionID // made by a wrapper (the webhooks) that names the session first
+	if id == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+		id = hex.EncodeToString(b[:])
+	}
+	info.Query = nil // a secret, and of no use here
 	return &session{
 		r: r, st: st, id: id, info: info, started: now,
 		log: st.log.With("session", id, "protocol", info.Protocol, "remote", info.RemoteAddr),
@@ -151,6 +163,7 @@ func (s *session) WriteAU(au ingest.AccessUnit) error {
 		return fmt.Errorf("packager %s: %w: access unit for track %d of %d", st.name, ingest.ErrBadTracks, au.Track, len(s.renditions))
 	}
 	tr := s.renditions[au.Track]
+	st.auAt = st.r.opts.Now()
 	tr.mFrames.Inc()
 	tr.mBytes.Add(float64(len(au.Data)))
 	st.writeLocked(s, tr, au)

@@ -51,6 +51,12 @@ type stream struct {
 	segChanged  bool      // segments changed since the last snapshot (dirty alone: only parts)
 	bytesHeld   int
 	longestPart time.Duration // the longest part so far, whole ms (Timeline.PartTarget)
+
+	// auAt is when the access unit being packaged arrived (or the period
+	// was flushed); unpublished are the segments made since the last
+	// snapshot (observe.go).
+	auAt        time.Time
+	unpublished []unpublishedSegment
 }
 
 func newStream(r *Registry, name string, now time.Time) *stream {
@@ -138,15 +144,18 @@ func (st *stream) track(name string) *track {
 func (st *stream) writeLocked(sess *session, tr *track, au ingest.AccessUnit) {
 	if len(au.Data) == 0 {
 		tr.anomaly(anomalyMalformed)
+		tr.dropped(dropMalformed)
 		return
 	}
 	if tr.waitKey && !au.Key {
+		tr.dropped(dropNoKeyframe)
 		return // undecodable without the key frame before it
 	}
 	if !st.periodOpen {
 		st.openPeriodLocked(sess, tr, au)
 	}
 	if !tr.mapped && !st.mapTrackLocked(sess, tr, au) {
+		tr.dropped(dropTooEarly)
 		return
 	}
 	tr.waitKey = false
@@ -219,6 +228,7 @@ func (st *stream) endPeriodLocked() {
 	if !st.periodOpen {
 		return
 	}
+	st.auAt = st.r.opts.Now()
 	for _, tr := range st.tracks {
 		tr.flush()
 		tr.resetPeriod()
@@ -278,7 +288,7 @@ func (st *stream) fixTargetDuration(first time.Duration) {
 	st.tdFixed = true
 	// The stream becomes playable now: say how long after its first frame,
 	// the figure a viewer waiting for a new stream feels.
-	st.log.Info("first segment ready", "target_duration", st.targetDuration.String(), "first_segment", first.String(),
+	st.sessionLog().Info("first segment ready", "target_duration", st.targetDuration.String(), "first_segment", first.String(),
 		"since_first_frame", time.Duration(st.r.opts.Now().UnixNano()-st.periodStart).Round(time.Millisecond).String())
 }
 
@@ -298,6 +308,7 @@ func (st *stream) appendSegment(tr *track, seg *Segment, stat segmentStat) {
 	tr.push(seg, stat, st.effectiveWindow())
 	st.prevEnd = max(st.prevEnd, nanosAt(tr.end, tr.endTimescale))
 	st.dirty, st.segChanged = true, true
+	st.segmentMade(tr, seg)
 }
 
 // pendingSeq is the Seq the track's open segment will get (nextSeq without
@@ -324,7 +335,7 @@ func (st *stream) endLocked(now time.Time, reason string) {
 	st.graceUntil = time.Time{}
 	st.removeAt = now.Add(st.effectiveWindow())
 	st.r.metrics.streamsActive.Dec()
-	st.log.Info("stream ended", "reason", reason)
+	st.sessionLog().Info("stream ended", "reason", reason)
 	st.publishLocked(now)
 	st.emit(StreamEnded)
 }
@@ -360,7 +371,7 @@ func (st *stream) expireLocked(now time.Time) bool {
 	if st.ended && !now.Before(st.removeAt) {
 		st.removed = true
 		st.tracks, st.periods = nil, nil // readers keep what they hold; the rest can go
-		st.log.Info("stream removed")
+		st.sessionLog().Info("stream removed")
 		return true
 	}
 	return false
@@ -459,4 +470,5 @@ func (st *stream) publishLocked(now time.Time) {
 	st.bytesHeld = held
 	st.r.metrics.bytesHeld.WithLabelValues(st.name).Set(float64(held))
 	st.swap(tl)
+	st.segmentsPublished()
 }

@@ -81,7 +81,7 @@ func (r *Registry) Takedown(name string, refuseFor time.Duration) (bool, error) 
 	st.removed = true
 	st.tracks, st.periods = nil, nil
 	st.mu.Unlock()
-	st.log.Info("stream taken down", "held", true, "refuse_for", refuseFor.String())
+	st.sessionLog().Info("stream taken down", "held", true, "refuse_for", refuseFor.String())
 	return true, nil
 }
 

@@ -69,6 +69,17 @@ type track struct {
 	mFrames, mBytes, mSegments prometheus.Counter
 	mDuration                  prometheus.Observer
 	mAnomalies                 map[string]prometheus.Counter
+	mDropped                   map[string]prometheus.Counter
+	mPartDuration, mDelay      prometheus.Observer
+
+	// Video: the newest key frame's DTS (this period) and the interval
+	// between the last two (the GOP duration, for the metrics and the API).
+	lastKey    uint64
+	hasLastKey bool
+	gop        time.Duration
+	// cutAt, for a follower, is the arrival time of the leader key frame
+	// whose cut is closing the follower's segment (see observe.go).
+	cutAt time.Time
 }
 
 func newTrack(st *stream, name string, kind ingest.Kind, leader bool) *track {
@@ -81,6 +92,10 @@ func newTrack(st *stream, name string, kind ingest.Kind, leader bool) *track {
 		mSegments:  m.segments.WithLabelValues(st.name, k),
 		mDuration:  m.segmentDuration.WithLabelValues(k),
 		mAnomalies: make(map[string]prometheus.Counter, 3),
+		mDropped:   make(map[string]prometheus.Counter, 3),
+
+		mPartDuration: m.partDuration.WithLabelValues(k),
+		mDelay:        m.publishDelay.WithLabelValues(k),
 	}
 }
 
@@ -99,7 +114,8 @@ func (tr *track) resetPeriod() {
 	tr.pending = sample{}
 	tr.prevDur = 0
 	tr.waitKey = tr.kind == ingest.Video
-	tr.cuts = tr.cuts[:0]
+	tr.cuts, tr.cutsAt = tr.cuts[:0], tr.cutsAt[:0]
+	tr.hasLastKey = false
 }
 
 // ticks maps an access unit timestamp to the track timescale.
@@ -164,6 +180,9 @@ func (tr *track) pushVideo(au ingest.AccessUnit) {
 	cto := satSub(tr.ticks(au.PTS), dts)
 	cto = max(min(cto, math.MaxInt32), math.MinInt32)
 	s := sample{dts: uint64(dts), cto: int32(cto), key: au.Key, data: au.Data}
+	if s.key {
+		tr.keyFrame(s.dts)
+	}
 	// A key frame that starts a segment closes the previous one now, one
 	// frame earlier than when its own duration is known.
 	if tr.keyCut(s) {
@@ -179,6 +198,7 @@ func (tr *track) pushAudio(au ingest.AccessUnit) {
 		d, err := ingest.OpusPacketSamples(au.Data)
 		if err != nil {
 			tr.anomaly(anomalyMalformed)
+			tr.dropped(dropMalformed)
 			return
 		}
 		dur = uint32(d) // at most 120 ms at 48 kHz
@@ -214,7 +234,7 @@ func (tr *track) flush() {
 	}
 	tr.applyCuts()
 	tr.closeOpen()
-	tr.cuts = tr.cuts[:0]
+	tr.cuts, tr.cutsAt = tr.cuts[:0], tr.cutsAt[:0]
 }
 
 func satAdd(a, b int64) int64 {

@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/ingest/srt"
+	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/origin/purge"
 	"github.com/liveorigin/liveorigin/packager"
@@ -37,59 +39,90 @@ type app struct {
 	srt      *srt.Server
 	rtsp     *rtsp.Server
 	origin   *origin.Server
-	purges   *purge.Queue
+	purges   *purgeSwitch      // the purge queue in use (a reload replaces it)
+	hooks    *hooks.Dispatcher // the webhooks
+
+	// live is the configuration in effect: the start one with what reloads
+	// changed (reload.go); admin is the admin handler in use (the admin
+	// token may change).
+	live   atomic.Pointer[Config]
+	admin  atomic.Pointer[http.Handler]
+	reload reloadState
 
 	httpLn, adminLn net.Listener
 	httpSrv         *http.Server
 	adminSrv        *http.Server
 	shuttingDown    atomic.Bool
+	obs             appObserve // start time, tracing (observe.go)
 }
 
 func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	backends, errs := purge.New(cfg.Purge, os.Getenv, os.ReadFile)
+	built, errs := (&reloadState{getenv: os.Getenv, readFile: os.ReadFile}).build(cfg)
 	if len(errs) > 0 {
-		for i, err := range errs {
-			errs[i] = fmt.Errorf("config: purge: %w", err)
-		}
-		return nil, errors.Join(errs...)
-	}
-	purges, err := purge.NewQueue(backends, purge.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
-	popts := packager.Options{
-		SegmentTarget:     cfg.SegmentTarget,
-		Window:            cfg.Window,
-		ReconnectGrace:    cfg.ReconnectGrace,
-		MaxTargetDuration: cfg.MaxTargetDuration,
-		MaxStreams:        cfg.MaxStreams,
-		PartsOff:          !cfg.LowLatency,
-		PartTarget:        cfg.PartTarget,
-		OnStreamEvent:     streamEventPurger(purges),
-		Logger:            log,
-		Registerer:        reg,
-	}
-	if errs := popts.Validate(); len(errs) > 0 {
 		for i, err := range errs {
 			errs[i] = fmt.Errorf("config: %w", err)
 		}
 		return nil, errors.Join(errs...)
 	}
-	registry, err := packager.NewRegistry(popts)
+	purgeQueue, err := purge.NewQueue(built.backends, purge.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
-	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: registry, Logger: log, Registerer: reg})
+	purges := &purgeSwitch{log: log, q: purgeQueue}
+	dispatcher, err := hooks.New(built.hooks, hooks.Options{
+		Logger:        log,
+		Registerer:    reg,
+		TraceParent:   observe.TraceParent,
+		RetireTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		_ = purgeQueue.Close(context.Background())
+		return nil, err
+	}
+	// Tracing (off unless configured), before the components that trace.
+	obs := newAppObserve(cfg, os.Getenv, log)
+	// closeQueues undoes the three above when a later step fails.
+	closeQueues := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = dispatcher.Close(ctx)
+		_ = purges.Close(ctx)
+		obs.shutdown(log)
+	}
+	purger := streamEventPurger(purges)
+	popts := packagerOptions(cfg)
+	// A stream's end is a CDN purge and a stream_end webhook; a fresh
+	// stream a purge.
+	popts.OnStreamEvent = func(name string, ev packager.StreamEvent) {
+		purger(name, ev)
+		if ev == packager.StreamEnded {
+			dispatcher.StreamEnded(name)
+		}
+	}
+	popts.Logger, popts.Registerer = log, reg
+	popts.TracerProvider = obs.tracerProvider()
+	registry, err := packager.NewRegistry(popts)
+	if err != nil {
+		closeQueues()
+		return nil, err
+	}
+	// The adapters publish through the webhooks: the publish hook decides
+	// before the Registry claims the name.
+	// observe.Publisher, outermost, names the session and opens its
+	// publish span first, so the webhooks get its traceparent.
+	pub := observe.NewPublisher(hooks.NewPublisher(registry, dispatcher), obs.tracerProvider())
+	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg})
 	if err != nil {
 		registry.Close()
+		closeQueues()
 		return nil, err
 	}
 	ss, err := srt.New(srt.Options{
 		Addr:              cfg.SRTAddr,
-		Publisher:         registry,
+		Publisher:         pub,
 		Passphrase:        cfg.SRTPassphrase,
 		StreamPassphrases: cfg.SRTStreamPassphrases,
 		Latency:           cfg.SRTLatency,
@@ -98,6 +131,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	})
 	if err != nil {
 		registry.Close()
+		closeQueues()
 		return nil, err
 	}
 	pulls := make([]rtsp.Pull, 0, len(cfg.RTSPPulls))
@@ -108,13 +142,14 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		Addr:        cfg.RTSPAddr,
 		UDPRTPAddr:  cfg.RTSPUDPRTPAddr,
 		UDPRTCPAddr: cfg.RTSPUDPRTCPAddr,
-		Publisher:   registry,
+		Publisher:   pub,
 		Pulls:       pulls,
 		Logger:      log,
 		Registerer:  reg,
 	})
 	if err != nil {
 		registry.Close()
+		closeQueues()
 		return nil, err
 	}
 	utcTiming := "/time"
@@ -129,14 +164,21 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		Logger:        log,
 		Registerer:    reg,
 
+		TracerProvider: obs.tracerProvider(),
+
 		OriginSecrets:      cfg.originSecrets(),
 		OriginSecretHeader: cfg.OriginSecretHeader,
 	})
 	if err != nil {
 		registry.Close()
+		closeQueues()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges}
+	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
+		hooks: dispatcher, obs: obs}
+	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
+	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
+	a.live.Store(&cfg)
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -144,27 +186,52 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	a.setAdminToken(cfg.AdminToken)
 	a.adminSrv = &http.Server{
-		Handler: o.AdminHandler(origin.AdminOptions{
-			Gatherer:    reg,
-			Ready:       func() bool { return !a.shuttingDown.Load() },
-			PullSources: func() any { return rts.PullStates() },
-			Token:       cfg.AdminToken,
-			Takedown:    a.takedown,
-			Kick:        registry.Kick,
-			Purge:       a.manualPurge,
-		}),
+		// The handler in use: a reload that changes admin-token replaces it.
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return a, nil
 }
 
+// setAdminToken builds the admin handler for token and puts it in use.
+func (a *app) setAdminToken(token string) {
+	var h http.Handler = a.origin.AdminHandler(origin.AdminOptions{
+		Gatherer:    a.reg,
+		Ready:       func() bool { return !a.shuttingDown.Load() },
+		PullSources: func() any { return a.rtsp.PullStates() },
+		Token:       token,
+		Takedown:    a.takedown,
+		Kick:        a.registry.Kick,
+		Purge:       a.manualPurge,
+		Server:      a.serverInfo,
+		LogLevel:    a.logLevel,
+		SetLogLevel: a.setLogLevel,
+		Reload:      a.reloadConfig,
+	})
+	a.admin.Store(&h)
+}
+
+// packagerOptions maps the configuration onto the packager's options.
+func packagerOptions(cfg Config) packager.Options {
+	return packager.Options{
+		SegmentTarget:     cfg.SegmentTarget,
+		Window:            cfg.Window,
+		ReconnectGrace:    cfg.ReconnectGrace,
+		MaxTargetDuration: cfg.MaxTargetDuration,
+		MaxStreams:        cfg.MaxStreams,
+		PartsOff:          !cfg.LowLatency,
+		PartTarget:        cfg.PartTarget,
+	}
+}
+
 // streamEventPurger turns the packager's stream events into CDN purges of
 // the stream's playlists and MPD: a stream that ended (a CDN must not keep
 // serving its live playlist) and a fresh stream under a name (a CDN may hold
 // the playlists of an earlier one, or a 404 from before it started).
-func streamEventPurger(q *purge.Queue) func(string, packager.StreamEvent) {
+func streamEventPurger(q interface{ Enqueue(purge.Request) }) func(string, packager.StreamEvent) {
 	return func(name string, ev packager.StreamEvent) {
 		reason := "stream_end"
 		if ev == packager.StreamStarted {
@@ -176,18 +243,18 @@ func streamEventPurger(q *purge.Queue) func(string, packager.StreamEvent) {
 
 // takedown takes a stream down (admin API): publisher disconnected and
 // refused, stream dropped, everything of it purged from the CDN.
-func (a *app) takedown(name string) (bool, error) {
-	held, err := a.registry.Takedown(name, a.cfg.TakedownRefuse)
+func (a *app) takedown(ctx context.Context, name string) (bool, error) {
+	held, err := a.registry.Takedown(name, a.live.Load().TakedownRefuse)
 	if err != nil {
 		return false, err
 	}
-	a.purges.Enqueue(purge.Request{Stream: name, Scope: purge.ScopeStream, Reason: "takedown"})
+	a.purges.Enqueue(purge.Request{Stream: name, Scope: purge.ScopeStream, Reason: "takedown", TraceParent: observe.TraceParent(ctx)})
 	return held, nil
 }
 
 // manualPurge queues a purge from the admin API: the given paths of a
 // stream, or the whole stream.
-func (a *app) manualPurge(stream string, paths []string) ([]string, error) {
+func (a *app) manualPurge(ctx context.Context, stream string, paths []string) ([]string, error) {
 	if err := ingest.ValidateName(stream); err != nil {
 		return nil, fmt.Errorf("stream: %w", err)
 	}
@@ -197,7 +264,7 @@ func (a *app) manualPurge(stream string, paths []string) ([]string, error) {
 			return nil, fmt.Errorf("path %q: must lie under %s", p, prefix)
 		}
 	}
-	r := purge.Request{Stream: stream, Scope: purge.ScopeStream, Reason: "manual"}
+	r := purge.Request{Stream: stream, Scope: purge.ScopeStream, Reason: "manual", TraceParent: observe.TraceParent(ctx)}
 	if len(paths) > 0 {
 		r.Scope, r.Paths = purge.ScopePaths, paths
 	}
@@ -283,12 +350,18 @@ func (a *app) serve(ctx context.Context) error {
 	_ = a.rtsp.Close()
 	a.registry.Close()
 
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.live.Load().ShutdownTimeout)
 	defer cancel()
 	// The streams' final playlists are purged while playback still answers,
-	// so a CDN refetches them (with EXT-X-ENDLIST) from this process.
+	// so a CDN refetches them (with EXT-X-ENDLIST) from this process. The
+	// webhooks' unpublish and stream_end drain meanwhile.
+	hooksDone := make(chan error, 1)
+	go func() { hooksDone <- a.hooks.Close(sctx) }()
 	if err := a.purges.Close(sctx); err != nil {
 		a.log.Warn("CDN purges did not drain in time", "err", err)
+	}
+	if err := <-hooksDone; err != nil {
+		a.log.Warn("webhooks did not drain in time", "err", err)
 	}
 	if err := a.httpSrv.Shutdown(sctx); err != nil {
 		a.log.Warn("playback HTTP did not drain in time", "err", err)
@@ -298,6 +371,7 @@ func (a *app) serve(ctx context.Context) error {
 		_ = a.adminSrv.Close()
 	}
 	wg.Wait()
+	a.obs.shutdown(a.log) // the last spans (the sessions just closed)
 	a.log.Info("stopped")
 	return runErr
 }

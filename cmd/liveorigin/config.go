@@ -16,7 +16,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin/purge"
 )
 
@@ -58,10 +60,17 @@ type Config struct {
 	// Purge are the CDN purge backends: config file only (a list under
 	// "purge:", see docs/purge.md).
 	Purge []purge.Config
+	// Webhooks are the publish, unpublish and stream_end hooks: config
+	// file only (a list under "webhooks:", see docs/webhooks.md).
+	Webhooks []hooks.Config
 
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// OTelEndpoint is the OTLP/HTTP collector that receives the traces;
+	// empty: tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+	// (docs/tracing.md).
+	OTelEndpoint string
 }
 
 func defaultConfig() Config {
@@ -102,6 +111,18 @@ type option struct {
 	secret bool
 	// isBool options may be given as a bare flag (--low-latency means true).
 	isBool bool
+	// field points at the option's field of c: a reload compares and
+	// copies values through it (get is redacted and summarised).
+	field func(c *Config) any
+	// live options take effect on a reload (SIGHUP, POST /api/v1/reload);
+	// a change to any other is reported as needing a restart.
+	live bool
+}
+
+// liveOpt marks o as applied on a reload.
+func liveOpt(o option) option {
+	o.live = true
+	return o
 }
 
 func (o option) env() string {
@@ -110,13 +131,15 @@ func (o option) env() string {
 
 func stringOpt(name, arg, help string, f func(*Config) *string) option {
 	return option{name: name, arg: arg, help: help,
-		get: func(c *Config) string { return *f(c) },
-		set: func(c *Config, v string) error { *f(c) = v; return nil }}
+		field: func(c *Config) any { return f(c) },
+		get:   func(c *Config) string { return *f(c) },
+		set:   func(c *Config, v string) error { *f(c) = v; return nil }}
 }
 
 func durationOpt(name, help string, f func(*Config) *time.Duration) option {
 	return option{name: name, arg: "DURATION", help: help,
-		get: func(c *Config) string { return f(c).String() },
+		field: func(c *Config) any { return f(c) },
+		get:   func(c *Config) string { return f(c).String() },
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -129,7 +152,8 @@ func durationOpt(name, help string, f func(*Config) *time.Duration) option {
 
 func intOpt(name, help string, f func(*Config) *int) option {
 	return option{name: name, arg: "N", help: help,
-		get: func(c *Config) string { return strconv.Itoa(*f(c)) },
+		field: func(c *Config) any { return f(c) },
+		get:   func(c *Config) string { return strconv.Itoa(*f(c)) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -142,7 +166,8 @@ func intOpt(name, help string, f func(*Config) *int) option {
 
 func boolOpt(name, help string, f func(*Config) *bool) option {
 	return option{name: name, arg: "BOOL", help: help, isBool: true,
-		get: func(c *Config) string { return strconv.FormatBool(*f(c)) },
+		field: func(c *Config) any { return f(c) },
+		get:   func(c *Config) string { return strconv.FormatBool(*f(c)) },
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -156,6 +181,7 @@ func boolOpt(name, help string, f func(*Config) *bool) option {
 // mapOpt is an option of NAME=VALUE entries keyed by stream name.
 func mapOpt(name, arg, help string, secret bool, f func(*Config) *map[string]string) option {
 	return option{name: name, arg: "NAME=" + arg, help: help, isMap: true, secret: secret,
+		field: func(c *Config) any { return f(c) },
 		get: func(c *Config) string {
 			if len(*f(c)) == 0 {
 				return ""
@@ -188,8 +214,9 @@ func options() []option {
 		stringOpt("rtmp-addr", "ADDR", "RTMP ingest listen address (OBS: server rtmp://HOST/live, key NAME)", func(c *Config) *string { return &c.RTMPAddr }),
 		stringOpt("srt-addr", "ADDR", "SRT ingest listen address (UDP); callers use streamid=publish:live/NAME", func(c *Config) *string { return &c.SRTAddr }),
 		{name: "srt-passphrase", arg: "SECRET", help: "SRT passphrase every caller must use (10 to 79 characters); empty accepts unencrypted callers", secret: true,
-			get: func(c *Config) string { return redact(c.SRTPassphrase, c.SRTPassphrase != "") },
-			set: func(c *Config, v string) error { c.SRTPassphrase = v; return nil }},
+			field: func(c *Config) any { return &c.SRTPassphrase },
+			get:   func(c *Config) string { return redact(c.SRTPassphrase, c.SRTPassphrase != "") },
+			set:   func(c *Config, v string) error { c.SRTPassphrase = v; return nil }},
 		mapOpt("srt-stream-passphrase", "SECRET", "SRT passphrase for one stream, overriding srt-passphrase (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.SRTStreamPassphrases }),
 		durationOpt("srt-latency", "SRT receiver latency: how long the receiver waits for retransmissions", func(c *Config) *time.Duration { return &c.SRTLatency }),
 		stringOpt("rtsp-addr", "ADDR", "RTSP ingest listen address (TCP); push to rtsp://HOST:8554/live/NAME", func(c *Config) *string { return &c.RTSPAddr }),
@@ -205,19 +232,22 @@ func options() []option {
 		boolOpt("low-latency", "LL-HLS parts, blocking playlist reload and LL-DASH chunked segments; false serves regular HLS and DASH only", func(c *Config) *bool { return &c.LowLatency }),
 		durationOpt("part-target", "LL-HLS part (CMAF chunk) target duration; players hold back three parts (100ms to 1s, at most half the segment target); 0 picks 1/3 s (at most half the segment target)", func(c *Config) *time.Duration { return &c.PartTarget }),
 		intOpt("max-streams", "maximum number of streams at once", func(c *Config) *int { return &c.MaxStreams }),
-		stringOpt("cors-origin", "ORIGIN", "Access-Control-Allow-Origin on playback responses; empty disables CORS headers", func(c *Config) *string { return &c.CORSOrigin }),
+		liveOpt(stringOpt("cors-origin", "ORIGIN", "Access-Control-Allow-Origin on playback responses; empty disables CORS headers", func(c *Config) *string { return &c.CORSOrigin })),
 		stringOpt("public-url", "URL", "base URL viewers reach the origin at (e.g. https://cdn.example.com); used for absolute URLs such as the DASH UTCTiming source", func(c *Config) *string { return &c.PublicURL }),
-		{name: "origin-secret", arg: "SECRET[,SECRET]", help: "when set, playback answers only requests carrying one of these secrets in origin-secret-header (your CDN adds it), so viewers cannot bypass the CDN; at least 16 characters each; two during a rotation", secret: true,
-			get: func(c *Config) string { return redact(c.OriginSecret, c.OriginSecret != "") },
-			set: func(c *Config, v string) error { c.OriginSecret = v; return nil }},
+		{name: "origin-secret", arg: "SECRET[,SECRET]", help: "when set, playback answers only requests carrying one of these secrets in origin-secret-header (your CDN adds it), so viewers cannot bypass the CDN; at least 16 characters each; two during a rotation", secret: true, live: true,
+			field: func(c *Config) any { return &c.OriginSecret },
+			get:   func(c *Config) string { return redact(c.OriginSecret, c.OriginSecret != "") },
+			set:   func(c *Config, v string) error { c.OriginSecret = v; return nil }},
 		stringOpt("origin-secret-header", "NAME", "request header that carries the origin secret", func(c *Config) *string { return &c.OriginSecretHeader }),
-		{name: "admin-token", arg: "TOKEN", help: "bearer token for /api/v1 on the admin listener (at least 16 characters); without it the API is read-only", secret: true,
-			get: func(c *Config) string { return redact(c.AdminToken, c.AdminToken != "") },
-			set: func(c *Config, v string) error { c.AdminToken = v; return nil }},
-		durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse }),
-		stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel }),
+		{name: "admin-token", arg: "TOKEN", help: "bearer token for /api/v1 on the admin listener (at least 16 characters); without it the API is read-only", secret: true, live: true,
+			field: func(c *Config) any { return &c.AdminToken },
+			get:   func(c *Config) string { return redact(c.AdminToken, c.AdminToken != "") },
+			set:   func(c *Config, v string) error { c.AdminToken = v; return nil }},
+		liveOpt(durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse })),
+		liveOpt(stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel })),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
-		durationOpt("shutdown-timeout", "how long a graceful shutdown may take to drain HTTP requests", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		stringOpt("otel-endpoint", "URL", "OpenTelemetry: send traces over OTLP/HTTP to this collector, e.g. http://collector:4318 (/v1/traces is appended); empty: tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set", func(c *Config) *string { return &c.OTelEndpoint }),
+		liveOpt(durationOpt("shutdown-timeout", "how long a graceful shutdown may take to drain HTTP requests", func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
 	}
 }
 
@@ -314,6 +344,26 @@ func applyPurge(cfg *Config, path string, node yaml.Node) []error {
 	return nil
 }
 
+// applyWebhooks reads the "webhooks:" list of the config file
+// (hooks.Config), unknown keys refused.
+func applyWebhooks(cfg *Config, path string, node yaml.Node) []error {
+	if node.Kind != yaml.SequenceNode {
+		return []error{fmt.Errorf("config file %s line %d: webhooks: want a list of hooks (see docs/webhooks.md)", path, node.Line)}
+	}
+	raw, err := yaml.Marshal(&node)
+	if err != nil {
+		return []error{fmt.Errorf("config file %s line %d: webhooks: %v", path, node.Line, err)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var list []hooks.Config
+	if err := dec.Decode(&list); err != nil {
+		return []error{fmt.Errorf("config file %s: webhooks (from line %d): %v (see docs/webhooks.md)", path, node.Line, err)}
+	}
+	cfg.Webhooks = list
+	return nil
+}
+
 func applyFile(cfg *Config, opts []option, path string) []error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -337,6 +387,10 @@ func applyFile(cfg *Config, opts []option, path string) []error {
 		node := doc[k]
 		if k == "purge" {
 			errs = append(errs, applyPurge(cfg, path, node)...)
+			continue
+		}
+		if k == "webhooks" {
+			errs = append(errs, applyWebhooks(cfg, path, node)...)
 			continue
 		}
 		o, ok := byName[k]
@@ -425,6 +479,11 @@ func (c Config) validate() []error {
 	case "auto", "json", "text":
 	default:
 		errs = append(errs, fmt.Errorf("log-format: %q is not one of auto, json, text", c.LogFormat))
+	}
+	if c.OTelEndpoint != "" {
+		if _, err := observe.TracesURL(c.OTelEndpoint); err != nil {
+			errs = append(errs, fmt.Errorf("otel-endpoint: %v", err))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-timeout: must be positive, got %s", c.ShutdownTimeout))

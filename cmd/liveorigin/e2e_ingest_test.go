@@ -96,6 +96,10 @@ func TestSRTAndRTSPEndToEnd(t *testing.T) {
 	protocols := map[string]string{}
 	for _, st := range api.Streams {
 		protocols[st.Name] = st.Protocol
+		// The SRT link statistics, while the SRT publisher is connected.
+		if (st.Link != nil) != (st.Protocol == "srt" && st.Live) {
+			t.Errorf("%s (%s, live %v): link statistics %+v", st.Name, st.Protocol, st.Live, st.Link)
+		}
 	}
 	if protocols["hevc"] != "srt" || protocols["cam"] != "rtsp" {
 		t.Errorf("/api/v1/streams protocols: %v", protocols)

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/liveorigin/liveorigin/origin"
 )
 
 func main() {
@@ -33,7 +35,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	level := new(slog.LevelVar) // a reload may change it
+	log := newLogger(cfg, level, stderr)
 
 	a, err := newApp(cfg, log)
 	if err != nil {
@@ -43,23 +46,56 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		return 2
 	}
+	// SIGHUP reloads the configuration: the same flags and environment,
+	// the file read again. Caught from here on (its default ends the
+	// process).
+	a.enableReload(func() (Config, []error) { return loadConfig(args, getenv, io.Discard) }, level)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := a.listen(); err != nil {
 		fmt.Fprintf(stderr, "liveorigin: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := a.serve(ctx); err != nil {
+	reloads := reloadOnSignal(ctx, hup, a.reloadConfig)
+	err = a.serve(ctx)
+	stop()
+	<-reloads
+	if err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1
 	}
 	return 0
 }
 
+// reloadOnSignal calls reload for each signal on sigs (SIGHUP) until ctx
+// ends; reload logs what it did. The returned channel is closed when it
+// has stopped.
+func reloadOnSignal(ctx context.Context, sigs <-chan os.Signal, reload func() (origin.ReloadResult, error)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+				_, _ = reload() // a refusal is logged, one line per problem
+			}
+		}
+	}()
+	return done
+}
+
 // newLogger makes the process logger: text on a terminal, JSON otherwise.
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+// Its level is level, set here from the configuration (a reload changes
+// it).
+func newLogger(cfg Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.LogLevel))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	format := cfg.LogFormat
 	if format == "auto" {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -122,7 +123,8 @@ func (h *handler) OnPublish(sc *gortmp.StreamContext, _ uint32, cmd *message.Net
 	if err := ingest.ValidateName(name); err != nil {
 		return h.refuse(sc, refuseBadName, err)
 	}
-	sess, err := h.s.opts.Publisher.Publish(h.ctx, ingest.PublishInfo{Name: name, Protocol: "rtmp", RemoteAddr: h.remote})
+	q, _ := url.ParseQuery(query) // what parses: the publish hook decides on it
+	sess, err := h.s.opts.Publisher.Publish(h.ctx, ingest.PublishInfo{Name: name, Protocol: "rtmp", RemoteAddr: h.remote, Query: q})
 	if err != nil {
 		reason := refuseOther
 		switch {
@@ -138,7 +140,7 @@ func (h *handler) OnPublish(sc *gortmp.StreamContext, _ uint32, cmd *message.Net
 		return h.refuse(sc, reason, err)
 	}
 	h.sess = sess
-	h.log = h.log.With("stream", name)
+	h.log = h.log.With("stream", name, "session", ingest.SessionID(sess))
 	h.demux = newDemuxer(sess, h.s.opts.ProbeTimeout, h.log)
 	h.log.Info("rtmp publish started")
 	return nil

@@ -224,11 +224,12 @@ func (p *pullSource) connect(ctx context.Context) (delivered bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("publish: %w", err)
 	}
+	log := p.log.With("session", ingest.SessionID(sess))
 	p.s.metrics.sessions.WithLabelValues(modePull).Inc()
 	p.s.metrics.sessionsActive.WithLabelValues(modePull).Inc()
 	defer p.s.metrics.sessionsActive.WithLabelValues(modePull).Dec()
 	var once sync.Once
-	d := newDemuxer(sess, tracks, p.log, p.s.metrics, noMediaFactor*p.s.opts.ReadTimeout, func() { once.Do(func() { close(failed) }) })
+	d := newDemuxer(sess, tracks, log, p.s.metrics, noMediaFactor*p.s.opts.ReadTimeout, func() { once.Do(func() { close(failed) }) })
 	d.now = p.s.now
 	demux.Store(d)
 	for _, t := range tracks {
@@ -245,7 +246,7 @@ func (p *pullSource) connect(ctx context.Context) (delivered bool, err error) {
 	if tr := c.Transport(); tr != nil && tr.Session != nil {
 		transport = strings.ToLower(tr.Session.Protocol.String())
 	}
-	p.log.Info("rtsp pull connected", "transport", transport, "tracks", d.describe())
+	log.Info("rtsp pull connected", "transport", transport, "tracks", d.describe())
 
 	waitErr := c.Wait()
 	var cause error
@@ -262,9 +263,9 @@ func (p *pullSource) connect(ctx context.Context) (delivered bool, err error) {
 	attrs := []any{"access_units", written, "duration", p.s.now().Sub(begin).Round(time.Millisecond).String()}
 	if failure != nil {
 		p.s.metrics.errors.WithLabelValues(failure.reason).Inc()
-		p.log.Warn("rtsp pull session ended by an error", append(attrs, "reason", failure.reason, "error", p.red.err(failure))...)
+		log.Warn("rtsp pull session ended by an error", append(attrs, "reason", failure.reason, "error", p.red.err(failure))...)
 	} else {
-		p.log.Info("rtsp pull session ended", append(attrs, "cause", p.red.err(cause))...)
+		log.Info("rtsp pull session ended", append(attrs, "cause", p.red.err(cause))...)
 	}
 	if p.s.onSessionEnd != nil {
 		reason := ""

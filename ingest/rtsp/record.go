@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -86,7 +87,8 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 		return h.refuse(base.StatusUnsupportedMediaType, refuseNoSupportedTrack, remote, ctx.Path, name, err)
 	}
 	sctx, cancel := context.WithCancel(h.s.ctx)
-	sess, err := h.s.opts.Publisher.Publish(sctx, ingest.PublishInfo{Name: name, Protocol: "rtsp", RemoteAddr: remote})
+	q, _ := url.ParseQuery(ctx.Query) // what parses: the publish hook decides on it
+	sess, err := h.s.opts.Publisher.Publish(sctx, ingest.PublishInfo{Name: name, Protocol: "rtsp", RemoteAddr: remote, Query: q})
 	if err != nil {
 		cancel()
 		reason, status := refuseOther, base.StatusBadRequest
@@ -102,7 +104,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 		}
 		return h.refuse(status, reason, remote, ctx.Path, name, err)
 	}
-	log := h.s.log.With("stream", name, "remote", remote)
+	log := h.s.log.With("stream", name, "session", ingest.SessionID(sess), "remote", remote)
 	for _, ig := range ignored {
 		log.Warn("rtsp ignoring unsupported media", "media", ig)
 	}

@@ -50,7 +50,7 @@ type connection struct {
 func newConnection(s *Server, c *caller) *connection {
 	remote := addrString(c.remote)
 	name := c.adm.id.name
-	log := s.log.With("remote", remote, "stream", name)
+	log := s.log.With("remote", remote, "stream", name, "session", ingest.SessionID(c.pub.sess))
 	now := time.Now()
 	conn := &connection{
 		s:            s,
@@ -195,6 +195,8 @@ func (c *connection) check(now time.Time) error {
 		c.lastStats = now
 		if st, err := c.conn.stats(); err == nil {
 			c.link.update(st)
+			ingest.ReportLink(c.pub.sess, ingest.LinkStats{RTT: st.rtt, PacketsLost: st.lost,
+				PacketsRetransmitted: st.retransmitted, PacketsDropped: st.dropped})
 		}
 	}
 	if w := c.demux.written; w != c.progress {

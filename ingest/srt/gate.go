@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 
 	"github.com/liveorigin/liveorigin/ingest"
 )
@@ -80,6 +81,9 @@ type admission struct {
 	// passphrase is what the caller must encrypt with; "" means it must not
 	// encrypt. It is a secret: never logged.
 	passphrase string
+	// query holds the stream id's parameters for publish auth
+	// (streamIDQuery). Secrets: never logged.
+	query url.Values
 }
 
 // publication is a claimed stream: the publish session, the context that
@@ -124,7 +128,7 @@ func (s *Server) admit(remote net.Addr, raw string) (admission, *refusal) {
 		s.refuse(remote, admission{}, r)
 		return admission{}, r
 	}
-	adm := admission{id: id}
+	adm := admission{id: id, query: streamIDQuery(raw)}
 	if r := s.check(id); r != nil {
 		s.refuse(remote, adm, r)
 		return admission{}, r
@@ -182,7 +186,7 @@ func (s *Server) claim(adm admission, remote net.Addr) (publication, *refusal) {
 	s.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(s.ctx)
-	sess, err := s.opts.Publisher.Publish(ctx, ingest.PublishInfo{Name: name, Protocol: "srt", RemoteAddr: addrString(remote)})
+	sess, err := s.opts.Publisher.Publish(ctx, ingest.PublishInfo{Name: name, Protocol: "srt", RemoteAddr: addrString(remote), Query: adm.query})
 	if err != nil {
 		cancel()
 		s.release(name)

@@ -159,6 +159,44 @@ func parseAccessControl(body string) (streamID, error) {
 	return id, nil
 }
 
+// streamIDQuery returns the parameters a stream id carries for publish auth
+// (ingest.PublishInfo.Query, the publish webhook decides on them): the keys
+// of an SRT Access Control id other than r, m and t (u=, s=, h= and any
+// other, such as key=), and mediamtx's trailing ":user:pass" as user and
+// pass. nil when there are none. They may be secrets: never log them. s has
+// been parsed by parseStreamID.
+func streamIDQuery(s string) url.Values {
+	if strings.Contains(s, "%") {
+		if d, err := url.QueryUnescape(s); err == nil {
+			s = d
+		}
+	}
+	q := url.Values{}
+	if body, ok := strings.CutPrefix(s, accessControlPrefix); ok {
+		for item := range strings.SplitSeq(body, ",") {
+			key, value, ok := strings.Cut(item, "=")
+			switch {
+			case !ok || key == "":
+			case key == "r" || key == "m" || key == "t":
+			default:
+				q.Set(key, value)
+			}
+		}
+	} else if prefix, rest, ok := strings.Cut(s, ":"); ok && prefix == "publish" {
+		if _, creds, ok := strings.Cut(rest, ":"); ok {
+			user, pass, _ := strings.Cut(creds, ":")
+			q.Set("user", user)
+			if pass != "" {
+				q.Set("pass", pass)
+			}
+		}
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	return q
+}
+
 // splitResource splits "live/NAME" (a leading slash is tolerated) into the
 // application and the name. Without a slash the application is empty.
 func splitResource(r string) (app, name string) {

@@ -3,6 +3,8 @@ package srt
 import (
 	"errors"
 	"net"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -185,6 +187,27 @@ func BenchmarkParseStreamID(b *testing.B) {
 	for b.Loop() {
 		if _, err := parseStreamID("#!::u=alice,r=live/demo,m=publish"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The parameters a stream id hands to publish auth.
+func TestStreamIDQuery(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want url.Values
+	}{
+		{"#!::r=live/demo,m=publish,key=abc123", url.Values{"key": {"abc123"}}},
+		{"#!::u=alice,r=live/demo,s=session-key,m=publish,h=example.com,t=stream", url.Values{"u": {"alice"}, "s": {"session-key"}, "h": {"example.com"}}},
+		{"%23%21%3A%3Ar%3Dlive%2Fdemo%2Ckey%3Dx%2By", url.Values{"key": {"x+y"}}},
+		{"publish:live/demo:alice:secret", url.Values{"user": {"alice"}, "pass": {"secret"}}},
+		{"publish:live/demo:alice", url.Values{"user": {"alice"}}},
+		{"publish:live/demo", nil},
+		{"live/demo", nil},
+		{"#!::r=live/demo,m=publish", nil},
+	} {
+		if got := streamIDQuery(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("streamIDQuery(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
