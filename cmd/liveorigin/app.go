@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/liveorigin/liveorigin/auth"
 	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
@@ -41,6 +42,7 @@ type app struct {
 	origin   *origin.Server
 	purges   *purgeSwitch      // the purge queue in use (a reload replaces it)
 	hooks    *hooks.Dispatcher // the webhooks
+	auth     *auth.Publisher   // publish auth (stream keys)
 
 	// live is the configuration in effect: the start one with what reloads
 	// changed (reload.go); admin is the admin handler in use (the admin
@@ -113,7 +115,16 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	// before the Registry claims the name.
 	// observe.Publisher, outermost, names the session and opens its
 	// publish span first, so the webhooks get its traceparent.
-	pub := observe.NewPublisher(hooks.NewPublisher(registry, dispatcher), obs.tracerProvider())
+	// Publish auth comes right after it: a publisher without the stream's
+	// key is refused (and traced) before any webhook is asked.
+	keys, kerrs := cfg.keySet()
+	if len(kerrs) > 0 {
+		registry.Close()
+		closeQueues()
+		return nil, fmt.Errorf("config: %w", errors.Join(kerrs...))
+	}
+	authPub := auth.NewPublisher(hooks.NewPublisher(registry, dispatcher), keys, auth.Options{Logger: log, Registerer: reg})
+	pub := observe.NewPublisher(authPub, obs.tracerProvider())
 	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg})
 	if err != nil {
 		registry.Close()
@@ -175,7 +186,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
-		hooks: dispatcher, obs: obs}
+		hooks: dispatcher, auth: authPub, obs: obs}
 	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
 	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
 	a.live.Store(&cfg)
@@ -308,6 +319,27 @@ func (a *app) listen() error {
 	return nil
 }
 
+// exposedIngest lists the ingest listeners bound beyond loopback.
+func (a *app) exposedIngest() []string {
+	var out []string
+	for _, l := range []struct {
+		proto string
+		addr  net.Addr
+	}{{"rtmp", a.rtmp.Addr()}, {"srt", a.srt.Addr()}, {"rtsp", a.rtsp.Addr()}} {
+		if l.addr == nil {
+			continue
+		}
+		host, _, err := net.SplitHostPort(l.addr.String())
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			out = append(out, l.proto+" "+l.addr.String())
+		}
+	}
+	return out
+}
+
 // serve runs until ctx ends or a listener fails, then shuts down in order:
 // stop taking publishers, end every stream cleanly (playlists get
 // EXT-X-ENDLIST), drain playback HTTP, and last the admin listener so that
@@ -318,6 +350,12 @@ func (a *app) serve(ctx context.Context) error {
 		"rtsp", a.rtsp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
 		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String(),
 		"low_latency", a.cfg.LowLatency, "part_target", a.cfg.PartTarget.String())
+	if cfg := a.live.Load(); auth.Mode(cfg.PublishAuth) == auth.ModeOpen {
+		if exposed := a.exposedIngest(); len(exposed) > 0 {
+			a.log.Warn("publishing is open to anyone who can reach "+strings.Join(exposed, ", ")+
+				"; set publish-auth: keys and a stream-key per stream (docs/security.md)", "publish_auth", cfg.PublishAuth)
+		}
+	}
 
 	errc := make(chan error, 5)
 	var wg sync.WaitGroup

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/liveorigin/liveorigin/auth"
 	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/observe"
@@ -57,6 +58,10 @@ type Config struct {
 	OriginSecretHeader string
 	AdminToken         string
 	TakedownRefuse     time.Duration
+	// PublishAuth is auth.ModeOpen or auth.ModeKeys; StreamKeys the key
+	// of each stream name (docs/security.md).
+	PublishAuth string
+	StreamKeys  map[string]string
 	// Purge are the CDN purge backends: config file only (a list under
 	// "purge:", see docs/purge.md).
 	Purge []purge.Config
@@ -92,6 +97,7 @@ func defaultConfig() Config {
 		CORSOrigin:         "*",
 		OriginSecretHeader: "X-Origin-Secret",
 		TakedownRefuse:     time.Hour,
+		PublishAuth:        string(auth.ModeOpen),
 		LogLevel:           "info",
 		LogFormat:          "auto",
 		ShutdownTimeout:    10 * time.Second,
@@ -243,6 +249,8 @@ func options() []option {
 			field: func(c *Config) any { return &c.AdminToken },
 			get:   func(c *Config) string { return redact(c.AdminToken, c.AdminToken != "") },
 			set:   func(c *Config, v string) error { c.AdminToken = v; return nil }},
+		liveOpt(stringOpt("publish-auth", "MODE", "who may publish: open (anyone who reaches an ingest port) or keys (the stream's stream-key, sent as NAME?key=SECRET)", func(c *Config) *string { return &c.PublishAuth })),
+		liveOpt(mapOpt("stream-key", "SECRET", "publish key of one stream with publish-auth keys, at least 16 characters (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.StreamKeys })),
 		liveOpt(durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse })),
 		liveOpt(stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel })),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
@@ -502,6 +510,9 @@ func (c Config) validate() []error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, fmt.Errorf("admin-token: must be at least 16 characters (got %d)", len(c.AdminToken)))
 	}
+	if _, kerrs := c.keySet(); len(kerrs) > 0 {
+		errs = append(errs, kerrs...)
+	}
 	if c.TakedownRefuse < 0 {
 		errs = append(errs, fmt.Errorf("takedown-refuse: %s is negative", c.TakedownRefuse))
 	}
@@ -509,6 +520,11 @@ func (c Config) validate() []error {
 		errs = append(errs, fmt.Errorf("public-url: %q must start with http:// or https://", c.PublicURL))
 	}
 	return errs
+}
+
+// keySet is the publish auth policy of c.
+func (c Config) keySet() (*auth.KeySet, []error) {
+	return auth.NewKeySet(auth.Mode(c.PublishAuth), c.StreamKeys)
 }
 
 // originSecrets splits origin-secret into its secrets.

@@ -255,10 +255,15 @@ func probe(t *testing.T, init, seg []byte) map[string]any {
 
 func TestEndToEndRTMPToHLSAndDASH(t *testing.T) {
 	requireTools(t, "ffmpeg", "ffprobe", "promtool")
+	// The regular HLS and DASH path (low-latency=false): ffmpeg's DASH
+	// reader can read an audio segment twice when the MPD lists a growing
+	// LL-DASH segment (seen once in CI; docs/low-latency.md). Low latency
+	// end to end is e2e_lowlatency_test.go.
 	a := startApp(t, func(c *Config) {
 		c.SegmentTarget = time.Second
 		c.Window = 6 * time.Second
 		c.ReconnectGrace = 4 * time.Second
+		c.LowLatency = false
 	})
 	const name = "e2e"
 	hls, mpd := a.base+"/live/"+name+"/index.m3u8", a.base+"/live/"+name+"/manifest.mpd"
@@ -503,8 +508,18 @@ func TestPlayersInBrowser(t *testing.T) {
 	if _, err := os.Stat("../../test/players/node_modules/playwright-core"); err != nil {
 		t.Fatal("player libraries missing: run `make deps` (npm ci in test/players)")
 	}
-	a := startApp(t, func(c *Config) { c.SegmentTarget = time.Second })
-	for _, tc := range []struct{ kind, path string }{{"hls", "index.m3u8"}, {"dash", "manifest.mpd"}} {
+	// hls.js plays LL-HLS across the reconnect. dash.js plays the regular
+	// DASH MPD: with low-latency DASH it can stall at the new Period (seen
+	// once in CI: 5 s played in 20 s), a known limitation
+	// (docs/low-latency.md); LL-DASH without a reconnect is
+	// TestLowLatencyInBrowser.
+	ll := startApp(t, func(c *Config) { c.SegmentTarget = time.Second })
+	regular := startApp(t, func(c *Config) { c.SegmentTarget = time.Second; c.LowLatency = false })
+	for _, tc := range []struct {
+		kind, path string
+		a          *testApp
+	}{{"hls", "index.m3u8", ll}, {"dash", "manifest.mpd", regular}} {
+		a := tc.a
 		t.Run(tc.kind, func(t *testing.T) {
 			name := "browser-" + tc.kind
 			pub := publish(t, a.rtmpURL+name, 8)

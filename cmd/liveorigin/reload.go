@@ -199,6 +199,12 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			a.origin.SetOriginSecrets(applied.originSecrets())
 		case "cors-origin":
 			a.origin.SetCORSOrigin(applied.CORSOrigin)
+		case "publish-auth", "stream-key":
+			// Validated by loadConfig; the publishers that start from now
+			// on are checked against the new set, the running ones go on.
+			if keys, errs := applied.keySet(); len(errs) == 0 {
+				a.auth.SetKeys(keys)
+			}
 		}
 	}
 	sort.Strings(res.NeedsRestart)

@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liveorigin/liveorigin/ingest"
+)
+
+// Options configure a Publisher.
+type Options struct {
+	// Logger gets one line per refusal (never the key). Default: discard.
+	Logger *slog.Logger
+	// Registerer gets liveorigin_publish_auth_failures_total. Default:
+	// none.
+	Registerer prometheus.Registerer
+	// Now is the clock of the slow-down. Default: time.Now.
+	Now func() time.Time
+	// Wait waits d or until ctx ends (the slow-down). Default: a timer.
+	Wait func(ctx context.Context, d time.Duration) error
+}
+
+// Publisher checks stream keys in front of an ingest.Publisher.
+type Publisher struct {
+	next     ingest.Publisher
+	set      atomic.Pointer[KeySet]
+	log      *slog.Logger
+	now      func() time.Time
+	wait     func(context.Context, time.Duration) error
+	limit    *limiter
+	failures *prometheus.CounterVec
+}
+
+var _ ingest.Publisher = (*Publisher)(nil)
+
+// NewPublisher wraps next with the policy set (from NewKeySet).
+func NewPublisher(next ingest.Publisher, set *KeySet, opts Options) *Publisher {
+	p := &Publisher{next: next, log: opts.Logger, now: opts.Now, wait: opts.Wait, limit: newLimiter(maxTracked)}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.wait == nil {
+		p.wait = sleep
+	}
+	p.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liveorigin_publish_auth_failures_total",
+		Help: "Publishers refused by publish auth, by protocol and reason (no_key, wrong_key, unknown_stream).",
+	}, []string{"protocol", "reason"})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(p.failures)
+	}
+	p.set.Store(set)
+	return p
+}
+
+// SetKeys puts set in use for the publishers that start from now on (a
+// reload); running publishers are not checked again.
+func (p *Publisher) SetKeys(set *KeySet) { p.set.Store(set) }
+
+// Publish checks the publisher's key, then claims the name from the
+// wrapped Publisher. An address with repeated failures waits first (within
+// ctx). A refusal wraps ingest.ErrRefused; its text does not say whether
+// the name has a key.
+func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (ingest.Session, error) {
+	set := p.set.Load()
+	if set.Mode() == ModeOpen {
+		return p.next.Publish(ctx, info)
+	}
+	addr := hostOf(info.RemoteAddr)
+	if d := p.limit.delay(addr, p.now()); d > 0 {
+		if err := p.wait(ctx, d); err != nil {
+			return nil, fmt.Errorf("publish auth: %w", ingest.ErrClosed)
+		}
+	}
+	key, present := "", false
+	if vs, ok := info.Query["key"]; ok && len(vs) > 0 {
+		key, present = vs[0], true
+	}
+	if reason := set.Check(info.Name, key, present); reason != "" {
+		p.limit.fail(addr, p.now())
+		p.failures.WithLabelValues(info.Protocol, reason).Inc()
+		p.log.LogAttrs(ctx, slog.LevelWarn, "publish refused: stream key",
+			slog.String("stream", info.Name), slog.String("protocol", info.Protocol),
+			slog.String("remote", info.RemoteAddr), slog.String("reason", reason))
+		return nil, fmt.Errorf("%w: wrong or missing stream key (publish as NAME?key=SECRET)", ingest.ErrRefused)
+	}
+	p.limit.succeed(addr)
+	return p.next.Publish(ctx, info)
+}
+
+// hostOf is the address without its port: the unit of the slow-down.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
