@@ -138,6 +138,25 @@ func newMetrics(reg prometheus.Registerer, r *Registry) (*metrics, error) {
 	return m, nil
 }
 
+// initStream creates a new stream's event counters at zero, so that the
+// first event is an increase a rate() or increase() sees (a series that
+// appears at 1 has no increase in Prometheus 2).
+func (m *metrics) initStream(name string) {
+	m.connects.WithLabelValues(name, "first")
+	m.connects.WithLabelValues(name, "reconnect")
+	m.forcedCuts.WithLabelValues(name)
+}
+
+// initTrack does the same for a track's counters of anomalies and drops.
+func (m *metrics) initTrack(name, kind string) {
+	for _, typ := range []string{anomalyNonMonotonic, anomalyJump, anomalyMalformed} {
+		m.anomalies.WithLabelValues(name, kind, typ)
+	}
+	for _, reason := range []string{dropMalformed, dropNoKeyframe, dropTooEarly} {
+		m.dropped.WithLabelValues(name, kind, reason)
+	}
+}
+
 // deleteStream drops every series labelled with the stream's name.
 func (m *metrics) deleteStream(name string) {
 	l := prometheus.Labels{"stream": name}

@@ -68,6 +68,7 @@ func newStream(r *Registry, name string, now time.Time) *stream {
 		targetDuration: ceilSeconds(r.opts.SegmentTarget),
 	}
 	r.metrics.streamsActive.Inc()
+	r.metrics.initStream(name)
 	st.publishLocked(now) // the first snapshot, so Changed works from the start
 	st.emit(StreamStarted)
 	return st
@@ -114,6 +115,7 @@ func (st *stream) createTracksLocked(layout string, cfgs []trackConfig, names []
 	}
 	for i, n := range splitLayout(layout) {
 		tr := newTrack(st, n, kinds[n], i == 0)
+		st.r.metrics.initTrack(st.name, kinds[n].String())
 		tr.resetPeriod()
 		st.tracks = append(st.tracks, tr)
 	}

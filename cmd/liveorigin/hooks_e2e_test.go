@@ -90,6 +90,9 @@ func TestWebhooksWithFFmpeg(t *testing.T) {
 		t.Errorf("stream_end %+v", end)
 	}
 
+	// The daemon counts a delivery once it has read the hook's answer,
+	// which may be a moment after the receiver saw the request.
+	waitMetric(t, a, `liveorigin_webhook_requests_total{event="stream_end",hook="auth",result="ok"}`, 1)
 	metrics := string(mustGet(t, a.admin+"/metrics"))
 	for _, want := range []string{
 		`liveorigin_webhook_requests_total{event="publish",hook="auth",result="refused"} 2`,
