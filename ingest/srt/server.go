@@ -78,6 +78,11 @@ type Server struct {
 	serveDone chan struct{}
 	closing   chan struct{}  // closed by Close
 	connWG    sync.WaitGroup // one per tracked connection
+	// handshakes counts the callers whose stream is being claimed (Serve
+	// runs each on its own goroutine); hsSlots bounds them: beyond
+	// maxHandshakes, Serve finishes the next one itself (backpressure).
+	handshakes sync.WaitGroup
+	hsSlots    chan struct{}
 
 	// onConnEnd, when set (by tests, before Serve), learns how each
 	// connection ended.
@@ -143,6 +148,7 @@ func New(o Options) (*Server, error) {
 		conns:     map[*connection]struct{}{},
 		serveDone: make(chan struct{}),
 		closing:   make(chan struct{}),
+		hsSlots:   make(chan struct{}, maxHandshakes),
 	}, nil
 }
 
@@ -223,10 +229,10 @@ func (s *Server) Serve() error {
 
 	var backoff time.Duration
 	for {
-		c, err := ln.accept()
+		finish, err := ln.accept()
 		if err == nil {
 			backoff = 0
-			s.start(c)
+			s.finish(finish)
 			continue
 		}
 		s.mu.Lock()
@@ -254,6 +260,31 @@ func (s *Server) Serve() error {
 }
 
 // start runs an accepted caller on its own goroutine.
+// maxHandshakes is how many callers may be claiming their streams at once
+// (each waits for the packager and any publish hook).
+const maxHandshakes = 64
+
+// finish completes a caller's handshake on a goroutine of its own, so that
+// a slow publish (a webhook) never delays other callers; when
+// maxHandshakes are already in progress, on this one.
+func (s *Server) finish(finish func() *caller) {
+	run := func() {
+		if c := finish(); c != nil {
+			s.start(c)
+		}
+	}
+	select {
+	case s.hsSlots <- struct{}{}:
+		s.handshakes.Add(1)
+		go func() {
+			defer func() { <-s.hsSlots; s.handshakes.Done() }()
+			run()
+		}()
+	default:
+		run()
+	}
+}
+
 func (s *Server) start(c *caller) {
 	s.mu.Lock()
 	if s.closed {
@@ -309,6 +340,9 @@ func (s *Server) Close() error {
 	}
 	s.wait()
 	s.cancel()
+	// Handshakes still claiming a stream see the cancellation and end; one
+	// that got through meanwhile finds the server closed (start).
+	s.handshakes.Wait()
 	return nil
 }
 

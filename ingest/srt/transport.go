@@ -36,12 +36,16 @@ type listenConfig struct {
 // listener is a bound SRT listener.
 type listener interface {
 	Addr() net.Addr
-	// accept waits for the next caller that passed the gate: admitted,
-	// with the right passphrase, and its stream claimed. It returns an
-	// error wrapping errListenerClosed after close, a *callerError when
-	// accepting one caller failed (the listener goes on), and any other
-	// error when the listener broke.
-	accept() (*caller, error)
+	// accept waits for the next caller that the gate admitted (with the
+	// right passphrase). It returns the rest of its handshake: claiming the
+	// stream (which asks the packager and any publish hook, and may take a
+	// while) and accepting the connection; Serve runs it on a goroutine of
+	// its own, so one slow publish never holds up other callers. finish
+	// returns nil when the caller was refused. accept returns an error
+	// wrapping errListenerClosed after close, a *callerError when accepting
+	// one caller failed (the listener goes on), and any other error when
+	// the listener broke.
+	accept() (finish func() *caller, err error)
 	// close stops accepting: a waiting accept returns. Any goroutine may
 	// call it, once or more.
 	close()

@@ -43,7 +43,7 @@ func (l *gosrtListener) close() {
 	}
 }
 
-func (l *gosrtListener) accept() (*caller, error) {
+func (l *gosrtListener) accept() (func() *caller, error) {
 	for {
 		req, err := l.ln.Accept2()
 		if err != nil {
@@ -52,14 +52,15 @@ func (l *gosrtListener) accept() (*caller, error) {
 			}
 			return nil, fmt.Errorf("gosrt: %w", err)
 		}
-		if c := l.handshake(req); c != nil {
-			return c, nil
+		if finish := l.handshake(req); finish != nil {
+			return finish, nil
 		}
 	}
 }
 
-// handshake decides on one connection request; nil means it was refused.
-func (l *gosrtListener) handshake(req gosrt.ConnRequest) *caller {
+// handshake admits one connection request; nil means it was refused. The
+// function it returns claims the stream and accepts the request.
+func (l *gosrtListener) handshake(req gosrt.ConnRequest) func() *caller {
 	remote := req.RemoteAddr()
 	adm, r := l.gate.admit(remote, req.StreamId())
 	if r != nil {
@@ -71,18 +72,20 @@ func (l *gosrtListener) handshake(req gosrt.ConnRequest) *caller {
 		req.Reject(gosrt.RejectionReason(r.code.wire()))
 		return nil
 	}
-	pub, r := l.gate.claim(adm, remote)
-	if r != nil {
-		req.Reject(gosrt.RejectionReason(r.code.wire()))
-		return nil
+	return func() *caller {
+		pub, r := l.gate.claim(adm, remote)
+		if r != nil {
+			req.Reject(gosrt.RejectionReason(r.code.wire()))
+			return nil
+		}
+		c, err := req.Accept()
+		if err != nil {
+			// The request went away meanwhile (a duplicate, a late retry).
+			pub.end(fmt.Errorf("srt: accept: %w", err))
+			return nil
+		}
+		return &caller{conn: &gosrtConn{c: c}, remote: remote, adm: adm, pub: pub}
 	}
-	c, err := req.Accept()
-	if err != nil {
-		// The request went away meanwhile (a duplicate, a late retry).
-		pub.end(fmt.Errorf("srt: accept: %w", err))
-		return nil
-	}
-	return &caller{conn: &gosrtConn{c: c}, remote: remote, adm: adm, pub: pub}
 }
 
 // checkSecret applies the passphrase the gate picked. The reasons follow

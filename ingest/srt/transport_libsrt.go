@@ -173,7 +173,7 @@ func closeSocket(s *srtgo.SrtSocket) {
 	s.Close()
 }
 
-func (l *libsrtListener) accept() (*caller, error) {
+func (l *libsrtListener) accept() (func() *caller, error) {
 	for {
 		l.mu.Lock()
 		if l.closed {
@@ -206,9 +206,7 @@ func (l *libsrtListener) accept() (*caller, error) {
 			return nil, err
 		}
 		clearDeadline(sock)
-		if c := l.admitAccepted(sock, remote); c != nil {
-			return c, nil
-		}
+		return func() *caller { return l.admitAccepted(sock, remote) }, nil
 	}
 }
 
