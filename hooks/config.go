@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/liveorigin/liveorigin/internal/redact"
 )
 
 // Events a webhook can subscribe to.
@@ -174,9 +176,9 @@ func build(i int, c Config, getenv func(string) string, readFile func(string) ([
 	case c.URL == "":
 		addf("url is required")
 	case uerr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		addf("url %q is not an http:// or https:// URL", shownURL(c.URL))
+		addf("url %q is not an http:// or https:// URL", redact.URL(c.URL))
 	default:
-		h.url, h.shownURL = c.URL, shownURL(c.URL)
+		h.url, h.shownURL = c.URL, redact.URL(c.URL)
 	}
 	if len(c.Events) == 0 {
 		addf("events is required: a list of %s", strings.Join(eventNames, ", "))
@@ -276,19 +278,4 @@ func newHTTPClient(c *http.Client) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
-}
-
-// shownURL is u without user info, query and fragment: what logs and
-// errors may show (a receiver may take a token in its URL).
-func shownURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		if i := strings.IndexAny(u, "?#@"); i >= 0 {
-			u = u[:i]
-		}
-		return u
-	}
-	p.User = nil
-	p.RawQuery, p.ForceQuery, p.Fragment = "", false, ""
-	return p.String()
 }

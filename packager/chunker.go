@@ -247,19 +247,8 @@ func (tr *track) closeSegmentParts(k int) {
 	if len(parts) == 0 {
 		return // every part failed to encode (cannot happen)
 	}
-	seg := &Segment{
-		Seq:           seq,
-		Start:         first.dts,
-		Duration:      last.dts + uint64(last.dur) - first.dts,
-		Timescale:     tr.cfg.timescale,
-		Data:          data,
-		ETag:          segmentETag(first.dts, data),
-		Init:          tr.cfg.init,
-		Period:        period.ID,
-		Discontinuity: tr.discNext,
-		Independent:   first.key,
-		Parts:         parts,
-	}
+	seg := tr.newSegment(seq, first, last, data, period)
+	seg.Parts = parts
 	tr.finishSegment(seg, stat)
 	// A follower's remaining samples (it ran ahead of the cut) may already
 	// make parts of the next segment.

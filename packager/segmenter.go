@@ -277,18 +277,7 @@ func (tr *track) closeSegment(k int) {
 		st.sessionLog().Error("packager: drop segment", "track", tr.name, "err", err)
 		return
 	}
-	seg := &Segment{
-		Seq:           seq,
-		Start:         first.dts,
-		Duration:      last.dts + uint64(last.dur) - first.dts,
-		Timescale:     tr.cfg.timescale,
-		Data:          data,
-		ETag:          segmentETag(first.dts, data),
-		Init:          tr.cfg.init,
-		Period:        period.ID,
-		Discontinuity: tr.discNext,
-		Independent:   first.key,
-	}
+	seg := tr.newSegment(seq, first, last, data, period)
 	tr.finishSegment(seg, segmentStat{samples: k, payload: payload})
 }
 
@@ -302,4 +291,21 @@ func (tr *track) finishSegment(seg *Segment, stat segmentStat) {
 	tr.mSegments.Inc()
 	tr.mDuration.Observe(seg.Length().Seconds())
 	st.appendSegment(tr, seg, stat)
+}
+
+// newSegment describes the segment of samples first..last with its encoded
+// bytes, in period, for both the whole-segment and the parts paths.
+func (tr *track) newSegment(seq uint64, first, last sample, data []byte, period *Period) *Segment {
+	return &Segment{
+		Seq:           seq,
+		Start:         first.dts,
+		Duration:      last.dts + uint64(last.dur) - first.dts,
+		Timescale:     tr.cfg.timescale,
+		Data:          data,
+		ETag:          segmentETag(first.dts, data),
+		Init:          tr.cfg.init,
+		Period:        period.ID,
+		Discontinuity: tr.discNext,
+		Independent:   first.key,
+	}
 }

@@ -270,14 +270,7 @@ func seqBaseAt(now time.Time) uint64 {
 // nextSeq returns a track's next media sequence number (from seqBaseAt the
 // stream's first segment).
 func (st *stream) nextSeq(tr *track) uint64 {
-	if !st.seqSet {
-		st.seqBase = seqBaseAt(st.r.opts.Now())
-		st.seqSet = true
-	}
-	if tr.seq == 0 {
-		tr.seq = st.seqBase
-	}
-	s := tr.seq
+	s := st.pendingSeq(tr)
 	tr.seq++
 	return s
 }

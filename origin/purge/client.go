@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/liveorigin/liveorigin/internal/redact"
 )
 
 // maxAnswer is how much of a CDN's answer is read: enough for any purge
@@ -68,7 +70,7 @@ func (s *sender) newRequest(ctx context.Context, r Request, method, target strin
 	if err != nil {
 		// The URL came from a template or a config value: a permanent
 		// mistake, and its text may hold a secret.
-		return nil, s.secrets.err(Permanent(fmt.Errorf("%s %s: %w", method, safeURL(target), unwrapURLError(err))))
+		return nil, s.secrets.err(Permanent(fmt.Errorf("%s %s: %w", method, redact.URL(target), unwrapURLError(err))))
 	}
 	req.Header.Set("User-Agent", userAgent)
 	if validTraceParent(r.TraceParent) {
@@ -82,14 +84,14 @@ func (s *sender) newRequest(ctx context.Context, r Request, method, target strin
 func (s *sender) send(req *http.Request, ok func(code int) bool) ([]byte, error) {
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, s.secrets.err(fmt.Errorf("%s %s: %w", req.Method, safeURL(req.URL.String()), unwrapURLError(err)))
+		return nil, s.secrets.err(fmt.Errorf("%s %s: %w", req.Method, redact.URL(req.URL.String()), unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if !ok(resp.StatusCode) {
 		se := &StatusError{
 			Method: req.Method,
-			URL:    safeURL(req.URL.String()),
+			URL:    redact.URL(req.URL.String()),
 			Code:   resp.StatusCode,
 			Detail: snippet(body),
 		}
@@ -99,7 +101,7 @@ func (s *sender) send(req *http.Request, ok func(code int) bool) ([]byte, error)
 		return body, s.secrets.err(se)
 	}
 	if err != nil {
-		return nil, s.secrets.err(fmt.Errorf("%s %s: reading the answer: %w", req.Method, safeURL(req.URL.String()), err))
+		return nil, s.secrets.err(fmt.Errorf("%s %s: reading the answer: %w", req.Method, redact.URL(req.URL.String()), err))
 	}
 	return body, nil
 }
@@ -114,22 +116,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// safeURL is u without its query and user info, for errors and logs.
-func safeURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			u = u[:i]
-		}
-		return u
-	}
-	p.User = nil
-	p.RawQuery = ""
-	p.ForceQuery = false
-	p.Fragment = ""
-	return p.String()
 }
 
 // snippet is the start of an answer, on one line, for an error message.

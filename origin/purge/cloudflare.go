@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/liveorigin/liveorigin/internal/redact"
 )
 
 // CloudflareAPI is the Cloudflare API's base URL.
@@ -123,7 +125,7 @@ func (b *cloudflare) one(ctx context.Context, r Request, body cloudflarePurge) e
 	}
 	var a cloudflareAnswer
 	if err := json.Unmarshal(ans, &a); err != nil {
-		return b.secrets.err(fmt.Errorf("POST %s: the answer is not Cloudflare's JSON: %w", safeURL(req.URL.String()), err))
+		return b.secrets.err(fmt.Errorf("POST %s: the answer is not Cloudflare's JSON: %w", redact.URL(req.URL.String()), err))
 	}
 	if !a.Success {
 		msgs := make([]string, 0, len(a.Errors))

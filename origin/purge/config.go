@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/liveorigin/liveorigin/internal/redact"
 )
 
 // Backend types.
@@ -315,7 +317,7 @@ func (e environment) expandHeaders(h map[string]string, p *problems, sec *secret
 func checkBaseURL(key, v string, p *problems) *url.URL {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.addf("%s %q is not an http:// or https:// URL", key, safeURL(v))
+		p.addf("%s %q is not an http:// or https:// URL", key, redact.URL(v))
 		return nil
 	}
 	return u
