@@ -43,6 +43,10 @@ func TestSlowPublishDoesNotBlockOthers(t *testing.T) {
 	go func() {
 		c, err := dial(ts.addr, "publish:live/slow", "", 0)
 		if err == nil {
+			// libsrt completes the caller's handshake before the stream
+			// is claimed; stay connected until the claim is released, or
+			// the listener sees a broken connection and never claims it.
+			<-sp.release
 			c.Close()
 		}
 		slowDone <- err
