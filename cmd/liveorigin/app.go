@@ -145,16 +145,12 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		closeQueues()
 		return nil, err
 	}
-	pulls := make([]rtsp.Pull, 0, len(cfg.RTSPPulls))
-	for _, name := range sortedKeys(cfg.RTSPPulls) {
-		pulls = append(pulls, rtsp.Pull{Name: name, URL: cfg.RTSPPulls[name]})
-	}
 	rts, err := rtsp.New(rtsp.Options{
 		Addr:        cfg.RTSPAddr,
 		UDPRTPAddr:  cfg.RTSPUDPRTPAddr,
 		UDPRTCPAddr: cfg.RTSPUDPRTCPAddr,
 		Publisher:   pub,
-		Pulls:       pulls,
+		Pulls:       cfg.rtspPulls(),
 		Logger:      log,
 		Registerer:  reg,
 	})

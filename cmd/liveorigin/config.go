@@ -19,6 +19,7 @@ import (
 	"github.com/liveorigin/liveorigin/auth"
 	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin/purge"
 )
@@ -219,16 +220,16 @@ func options() []option {
 	return []option{
 		stringOpt("rtmp-addr", "ADDR", "RTMP ingest listen address (OBS: server rtmp://HOST/live, key NAME)", func(c *Config) *string { return &c.RTMPAddr }),
 		stringOpt("srt-addr", "ADDR", "SRT ingest listen address (UDP); callers use streamid=publish:live/NAME", func(c *Config) *string { return &c.SRTAddr }),
-		{name: "srt-passphrase", arg: "SECRET", help: "SRT passphrase every caller must use (10 to 79 characters); empty accepts unencrypted callers", secret: true,
+		{name: "srt-passphrase", arg: "SECRET", help: "SRT passphrase every caller must use (10 to 79 characters); empty accepts unencrypted callers", secret: true, live: true,
 			field: func(c *Config) any { return &c.SRTPassphrase },
 			get:   func(c *Config) string { return redact(c.SRTPassphrase, c.SRTPassphrase != "") },
 			set:   func(c *Config, v string) error { c.SRTPassphrase = v; return nil }},
-		mapOpt("srt-stream-passphrase", "SECRET", "SRT passphrase for one stream, overriding srt-passphrase (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.SRTStreamPassphrases }),
+		liveOpt(mapOpt("srt-stream-passphrase", "SECRET", "SRT passphrase for one stream, overriding srt-passphrase (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.SRTStreamPassphrases })),
 		durationOpt("srt-latency", "SRT receiver latency: how long the receiver waits for retransmissions", func(c *Config) *time.Duration { return &c.SRTLatency }),
 		stringOpt("rtsp-addr", "ADDR", "RTSP ingest listen address (TCP); push to rtsp://HOST:8554/live/NAME", func(c *Config) *string { return &c.RTSPAddr }),
 		stringOpt("rtsp-udp-rtp-addr", "ADDR", "UDP address for RTSP RECORD over UDP (RTP, an even port); empty disables UDP", func(c *Config) *string { return &c.RTSPUDPRTPAddr }),
 		stringOpt("rtsp-udp-rtcp-addr", "ADDR", "UDP address for RTSP RECORD over UDP (RTCP, the RTP port + 1)", func(c *Config) *string { return &c.RTSPUDPRTCPAddr }),
-		mapOpt("rtsp-pull", "URL", "pull a camera into stream NAME: NAME=rtsp://user:pass@camera/path (repeat the flag; env: comma-separated)", false, func(c *Config) *map[string]string { return &c.RTSPPulls }),
+		liveOpt(mapOpt("rtsp-pull", "URL", "pull a camera into stream NAME: NAME=rtsp://user:pass@camera/path (repeat the flag; env: comma-separated)", false, func(c *Config) *map[string]string { return &c.RTSPPulls })),
 		stringOpt("http-addr", "ADDR", "HTTP playback listen address (HLS and DASH)", func(c *Config) *string { return &c.HTTPAddr }),
 		stringOpt("admin-addr", "ADDR", "admin listen address: /metrics, /healthz, /readyz, /api/v1 (keep it on loopback or a private network)", func(c *Config) *string { return &c.AdminAddr }),
 		durationOpt("segment-target", "segment target duration; segments are cut at the first keyframe at or after it (500ms to 20s)", func(c *Config) *time.Duration { return &c.SegmentTarget }),
@@ -523,6 +524,15 @@ func (c Config) validate() []error {
 }
 
 // keySet is the publish auth policy of c.
+// rtspPulls are the cameras to pull, sorted by stream name.
+func (c Config) rtspPulls() []rtsp.Pull {
+	pulls := make([]rtsp.Pull, 0, len(c.RTSPPulls))
+	for _, name := range sortedKeys(c.RTSPPulls) {
+		pulls = append(pulls, rtsp.Pull{Name: name, URL: c.RTSPPulls[name]})
+	}
+	return pulls
+}
+
 func (c Config) keySet() (*auth.KeySet, []error) {
 	return auth.NewKeySet(auth.Mode(c.PublishAuth), c.StreamKeys)
 }

@@ -199,6 +199,18 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			a.origin.SetOriginSecrets(applied.originSecrets())
 		case "cors-origin":
 			a.origin.SetCORSOrigin(applied.CORSOrigin)
+		case "srt-passphrase", "srt-stream-passphrase":
+			// Validated by loadConfig; callers that connect from now on
+			// use the new passphrases, connected ones go on.
+			if err := a.srt.SetPassphrases(applied.SRTPassphrase, applied.SRTStreamPassphrases); err != nil {
+				a.log.Error("SRT passphrases not replaced", "error", err.Error())
+			}
+		case "rtsp-pull":
+			// Unchanged cameras go on; removed ones stop, changed ones
+			// reconnect, new ones start.
+			if err := a.rtsp.SetPulls(applied.rtspPulls()); err != nil {
+				a.log.Error("RTSP pull sources not replaced", "error", err.Error())
+			}
 		case "publish-auth", "stream-key":
 			// Validated by loadConfig; the publishers that start from now
 			// on are checked against the new set, the running ones go on.

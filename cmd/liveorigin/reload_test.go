@@ -489,9 +489,16 @@ func TestReloadDocCoversLiveOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runtime, restart, ok := strings.Cut(string(doc), "## What needs a restart")
+	if !ok {
+		t.Fatal(`docs/reload.md lacks "## What needs a restart"`)
+	}
 	for _, o := range options() {
-		if o.live && !strings.Contains(string(doc), "`"+o.name+"`") {
-			t.Errorf("docs/reload.md does not name the live option %s", o.name)
+		if o.live && !strings.Contains(runtime, "`"+o.name+"`") {
+			t.Errorf("docs/reload.md does not name the live option %s under what changes at runtime", o.name)
+		}
+		if o.live && strings.Contains(restart, "`"+o.name+"`") {
+			t.Errorf("docs/reload.md says the live option %s needs a restart", o.name)
 		}
 	}
 	for _, w := range []string{"`purge`", "`webhooks`"} {
@@ -539,5 +546,65 @@ func TestReloadRereadsSecretFiles(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no webhook")
+	}
+}
+
+// A reload replaces the SRT passphrases (the next callers use the new one)
+// and the RTSP pull sources (a removed camera stops, a new one starts)
+// without a restart.
+func TestReloadSRTPassphraseAndPulls(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	const oldPass, newPass = "old-srt-passphrase", "new-srt-passphrase"
+	config := func(pass, pullName, pullPath string) string {
+		return listeners + "admin-token: " + token1 + "\nsegment-target: 1s\nsrt-passphrase: " + pass +
+			"\nrtsp-pull:\n  " + pullName + ": rtsp://viewer:cam-password@127.0.0.1:1/" + pullPath + "\n"
+	}
+	a := startFromFile(t, config(oldPass, "door", "door"), nil)
+	pullNames := func() []string {
+		_, doc := adminJSON(t, "GET", a.admin+"/api/v1/streams", token1)
+		var names []string
+		for _, p := range doc["pull_sources"].([]any) {
+			names = append(names, p.(map[string]any)["name"].(string))
+		}
+		return names
+	}
+	if got := pullNames(); !slices.Equal(got, []string{"door"}) {
+		t.Fatalf("pull sources %v before the reload", got)
+	}
+
+	writeConfig(t, a.file, config(newPass, "yard", "yard"))
+	code, doc := adminJSON(t, "POST", a.admin+"/api/v1/reload", token1)
+	if code != http.StatusOK {
+		t.Fatalf("reload: %d %v", code, doc)
+	}
+	if applied := stringList(doc["applied"]); !slices.Contains(applied, "srt-passphrase") || !slices.Contains(applied, "rtsp-pull") {
+		t.Errorf("applied %v, want srt-passphrase and rtsp-pull", applied)
+	}
+	if nr := stringList(doc["needs_restart"]); len(nr) != 0 {
+		t.Errorf("needs_restart %v", nr)
+	}
+	if got := pullNames(); !slices.Equal(got, []string{"yard"}) {
+		t.Errorf("pull sources %v after the reload, want [yard]", got)
+	}
+	a.lines.wait(t, 0, "rtsp pull stopped by a configuration reload")
+
+	srtPublish := func(name, pass string) ([]byte, error) {
+		u := "srt://" + a.srt.Addr().String() + "?streamid=publish:live/" + name + "&passphrase=" + pass + "&pbkeylen=16"
+		return ffmpegCommand("-hide_banner", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "3",
+			"-c:v", "libx264", "-g", "10", "-f", "mpegts", u).CombinedOutput()
+	}
+	if out, err := srtPublish("old", oldPass); err == nil {
+		t.Errorf("the old SRT passphrase still works: %s", out)
+	}
+	if out, err := srtPublish("new", newPass); err != nil {
+		t.Errorf("the new SRT passphrase: %v: %s", err, out)
+	}
+	if _, err := a.registry.Timeline("new"); err != nil {
+		t.Errorf("no stream from the new passphrase: %v", err)
+	}
+	for _, secret := range []string{oldPass, newPass, "cam-password"} {
+		if strings.Contains(a.logs.String(), secret) {
+			t.Errorf("the log shows %q", secret)
+		}
 	}
 }

@@ -59,6 +59,7 @@ const (
 // when the camera goes away. Its goroutine is owned by the Server.
 type pullSource struct {
 	s        *Server
+	cfg      Pull // as configured, to tell a changed source on SetPulls
 	name     string
 	u        *base.URL
 	red      redactor
@@ -67,6 +68,10 @@ type pullSource struct {
 
 	mu    sync.Mutex
 	state PullState
+
+	// stop ends run (set when it starts); done is closed when run returns.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func newPullSource(s *Server, p Pull) (*pullSource, error) {
@@ -96,16 +101,43 @@ func newPullSource(s *Server, p Pull) (*pullSource, error) {
 	}
 	ps := &pullSource{
 		s:        s,
+		cfg:      p,
 		name:     p.Name,
 		u:        (*base.URL)(u),
 		red:      red,
 		protocol: protocol,
 		log:      s.log.With("stream", p.Name, "url", red.url()),
 		state:    PullState{Name: p.Name, URL: red.url(), State: stateConnecting, Since: s.now()},
+		done:     make(chan struct{}),
 	}
-	s.metrics.setPullState(p.Name, stateConnecting)
-	s.metrics.pullRetries.WithLabelValues(p.Name) // a series from the start, for rate()
 	return ps, nil
+}
+
+// start runs the source on its own goroutine until parent ends or
+// halt is called. Called with s.mu held.
+func (p *pullSource) start(parent context.Context) {
+	if p.stop != nil {
+		return // Serve started it while SetPulls was waiting
+	}
+	p.s.metrics.setPullState(p.name, stateConnecting)
+	p.s.metrics.pullRetries.WithLabelValues(p.name) // a series from the start, for rate()
+	ctx, cancel := context.WithCancel(parent)
+	p.stop = cancel
+	p.s.pullWG.Add(1)
+	go func() {
+		defer close(p.done)
+		p.run(ctx)
+	}()
+}
+
+// halt ends a started source: its session, if any, closes with an error
+// wrapping ingest.ErrClosed, and its goroutine ends before halt returns.
+func (p *pullSource) halt() {
+	if p.stop == nil {
+		return
+	}
+	p.stop()
+	<-p.done
 }
 
 func (p *pullSource) snapshot() PullState {

@@ -131,3 +131,79 @@ func waitMedia(t *testing.T, s *fakeSession) {
 		t.Error(e)
 	}
 }
+
+// TestSetPulls: a reload adds, keeps, changes and removes pull sources.
+// An unchanged source keeps its session; a removed one ends its session
+// with ErrClosed and loses its metric series; a changed one reconnects; an
+// invalid list changes nothing.
+func TestSetPulls(t *testing.T) {
+	c := readCapture(t, "h264_aac.rtpcap")
+	camA := startCamera(t, "127.0.0.1:0", c, 2, "", "", false)
+	camB := startCamera(t, "127.0.0.1:0", c, 2, "", "", false)
+	pullA := Pull{Name: "a", URL: "rtsp://" + camA.addr() + "/stream1", Transport: "tcp"}
+	pullB := Pull{Name: "b", URL: "rtsp://" + camB.addr() + "/stream1", Transport: "tcp"}
+	ts := startServer(t, Options{Pulls: []Pull{pullA}, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	sa := ts.pub.nextSession(t)
+	waitMedia(t, sa)
+
+	// Add b; a is unchanged and keeps its session.
+	if err := ts.SetPulls([]Pull{pullB, pullA}); err != nil {
+		t.Fatal(err)
+	}
+	sb := ts.pub.nextSession(t)
+	if sb.info.Name != "b" {
+		t.Fatalf("new session for %q, want b", sb.info.Name)
+	}
+	waitMedia(t, sb)
+	select {
+	case <-sa.done:
+		t.Fatal("the unchanged source's session closed")
+	default:
+	}
+
+	// An invalid list is refused whole.
+	if err := ts.SetPulls([]Pull{pullA, {Name: "bad", URL: "http://x/"}}); err == nil {
+		t.Fatal("SetPulls accepted an http:// URL")
+	}
+	if got := ts.PullStates(); len(got) != 2 || got[0].Name != "a" || got[1].Name != "b" {
+		t.Fatalf("after a refused list, PullStates %+v", got)
+	}
+
+	// Remove a: its session closes with ErrClosed and its series go.
+	if err := ts.SetPulls([]Pull{pullB}); err != nil {
+		t.Fatal(err)
+	}
+	if cause := sa.waitClosed(t); !errors.Is(cause, ingest.ErrClosed) {
+		t.Errorf("removed source's session closed with %v, want ErrClosed", cause)
+	}
+	if got := ts.PullStates(); len(got) != 1 || got[0].Name != "b" {
+		t.Errorf("PullStates %+v, want b only", got)
+	}
+	for _, st := range pullStates {
+		if ts.metrics.pullState.DeleteLabelValues("a", st) {
+			t.Errorf("the removed source still has its %s state series", st)
+		}
+	}
+	if ts.metrics.pullRetries.DeleteLabelValues("a") {
+		t.Error("the removed source still has its retries series")
+	}
+
+	// Change b's URL: it reconnects.
+	pullB.URL += "?profile=2"
+	if err := ts.SetPulls([]Pull{pullB}); err != nil {
+		t.Fatal(err)
+	}
+	if cause := sb.waitClosed(t); !errors.Is(cause, ingest.ErrClosed) {
+		t.Errorf("changed source's old session closed with %v, want ErrClosed", cause)
+	}
+	sb2 := ts.pub.nextSession(t)
+	if sb2.info.Name != "b" {
+		t.Fatalf("session for %q, want b", sb2.info.Name)
+	}
+	waitMedia(t, sb2)
+
+	ts.Close()
+	if err := ts.SetPulls(nil); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("SetPulls after Close: %v, want ErrServerClosed", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +96,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	pulls   []*pullSource // sorted by name
+	// pullsMu serializes SetPulls.
+	pullsMu sync.Mutex
 
 	// ctx is the parent of every session and pull; Close cancels it.
 	ctx    context.Context
@@ -109,6 +111,7 @@ type Server struct {
 	serving   bool
 	serveDone chan struct{}
 	sessions  map[*gortsplib.ServerSession]*recordSession
+	pulls     []*pullSource // sorted by name; started once serving
 	pullWG    sync.WaitGroup
 
 	// Test hooks, set before Serve.
@@ -172,26 +175,12 @@ func New(o Options) (*Server, error) {
 		sessions:  map[*gortsplib.ServerSession]*recordSession{},
 		now:       time.Now,
 	}
-	seen := map[string]bool{}
-	for _, p := range o.Pulls {
-		if seen[p.Name] {
-			cancel()
-			return nil, fmt.Errorf("rtsp-pull %s: the name is configured twice", p.Name)
-		}
-		seen[p.Name] = true
-		ps, err := newPullSource(s, p)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		s.pulls = append(s.pulls, ps)
+	pulls, err := s.newPulls(o.Pulls)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
-	slices.SortFunc(s.pulls, func(a, b *pullSource) int {
-		if a.name < b.name {
-			return -1
-		}
-		return 1
-	})
+	s.pulls = pulls
 	return s, nil
 }
 
@@ -324,8 +313,7 @@ func (s *Server) Serve() error {
 	}
 	s.lib, s.serving = lib, true
 	for _, p := range s.pulls {
-		s.pullWG.Add(1)
-		go p.run(s.ctx)
+		p.start(s.ctx)
 	}
 	s.mu.Unlock()
 	defer close(s.serveDone)
@@ -382,11 +370,95 @@ func (s *Server) wait() {
 // PullStates reports the state of every pull source, sorted by name, for
 // the admin API. URLs and errors are redacted.
 func (s *Server) PullStates() []PullState {
-	out := make([]PullState, len(s.pulls))
-	for i, p := range s.pulls {
+	s.mu.Lock()
+	pulls := s.pulls
+	s.mu.Unlock()
+	out := make([]PullState, len(pulls))
+	for i, p := range pulls {
 		out[i] = p.snapshot()
 	}
 	return out
+}
+
+// newPulls validates pulls and builds their sources, sorted by name.
+func (s *Server) newPulls(pulls []Pull) ([]*pullSource, error) {
+	seen := map[string]bool{}
+	out := make([]*pullSource, 0, len(pulls))
+	for _, p := range pulls {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("rtsp-pull %s: the name is configured twice", p.Name)
+		}
+		seen[p.Name] = true
+		ps, err := newPullSource(s, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps)
+	}
+	slices.SortFunc(out, func(a, b *pullSource) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// SetPulls replaces the pull sources (a configuration reload). A source
+// whose URL and transport are unchanged goes on untouched; a removed one
+// stops (its session closes with an error wrapping ingest.ErrClosed, and
+// the stream ends after the packager's reconnect grace); a changed one
+// stops and starts again with the new URL (within the grace, its stream
+// goes on with a discontinuity); a new one starts. An invalid list is an
+// error and nothing changes. SetPulls returns once the stopped sources
+// have ended.
+func (s *Server) SetPulls(pulls []Pull) error {
+	next, err := s.newPulls(pulls)
+	if err != nil {
+		return err
+	}
+	s.pullsMu.Lock()
+	defer s.pullsMu.Unlock()
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	keep := map[string]*pullSource{}
+	for _, p := range s.pulls {
+		keep[p.name] = p
+	}
+	var stopped, started []*pullSource
+	for i, p := range next {
+		if old, ok := keep[p.name]; ok && old.cfg == p.cfg {
+			next[i] = old
+			delete(keep, p.name)
+			continue
+		}
+		started = append(started, p)
+	}
+	for _, p := range keep { // removed or changed
+		stopped = append(stopped, p)
+	}
+	s.pulls = next
+	serving := s.serving
+	s.mu.Unlock()
+
+	for _, p := range stopped {
+		p.halt()
+		p.log.Info("rtsp pull stopped by a configuration reload")
+		s.metrics.pullState.DeletePartialMatch(prometheus.Labels{"name": p.name})
+		s.metrics.pullRetries.DeleteLabelValues(p.name)
+	}
+	if !serving {
+		return nil // Serve starts them
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	for _, p := range started {
+		p.log.Info("rtsp pull added by a configuration reload")
+		p.start(s.ctx)
+	}
+	return nil
 }
 
 // listener hands gortsplib counted connections. gortsplib stops the whole

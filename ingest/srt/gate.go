@@ -133,10 +133,7 @@ func (s *Server) admit(remote net.Addr, raw string) (admission, *refusal) {
 		s.refuse(remote, adm, r)
 		return admission{}, r
 	}
-	adm.passphrase = s.opts.Passphrase
-	if p, ok := s.opts.StreamPassphrases[id.name]; ok {
-		adm.passphrase = p
-	}
+	adm.passphrase = s.secrets.Load().forStream(id.name)
 	return adm, nil
 }
 

@@ -152,3 +152,74 @@ func TestPublishedElsewhere(t *testing.T) {
 		t.Errorf("refused{already_publishing} = %v, want 1", got)
 	}
 }
+
+// TestSetPassphrases: new passphrases apply to the callers that connect
+// from then on; a connected caller goes on; a passphrase that breaks SRT's
+// length rule is refused and the old ones stay.
+func TestSetPassphrases(t *testing.T) {
+	const old, next = "old-passphrase-1", "new-passphrase-2"
+	ts := startServer(t, Options{Passphrase: old})
+
+	c, err := dial(ts.addr, "publish:live/running", old, 16)
+	if err != nil {
+		t.Fatalf("dial with the old passphrase: %v", err)
+	}
+	running := ts.pub.nextSession(t)
+	capture := readCapture(t, "h264_aac.ts")
+	if err := c.send(capture[:40<<10], nil); err != nil {
+		t.Fatal(err)
+	}
+	running.waitFor(t, "the running session to start", func(s *fakeSession) bool { return len(s.starts) > 0 })
+
+	if err := ts.SetPassphrases("short", nil); err == nil {
+		t.Fatal("SetPassphrases accepted a 5-character passphrase")
+	}
+	if err := ts.SetPassphrases(next, map[string]string{"vip": "vip-passphrase-3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stream, passphrase string
+		code               rejectReason
+	}{
+		{"a", old, rejectBadSecret},
+		{"b", next, 0},
+		{"vip", next, rejectBadSecret},
+		{"vip", "vip-passphrase-3", 0},
+	} {
+		nc, err := dial(ts.addr, "publish:live/"+tc.stream, tc.passphrase, 16)
+		if tc.code != 0 {
+			if err == nil {
+				nc.Close()
+				t.Errorf("%s with %s: dial succeeded", tc.stream, tc.passphrase)
+			} else if got := rejectCode(err); got != tc.code {
+				t.Errorf("%s with %s: rejected with %v (%v), want %s", tc.stream, tc.passphrase, got, err, tc.code)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s with %s: %v", tc.stream, tc.passphrase, err)
+		}
+		s := ts.pub.nextSession(t)
+		nc.Close()
+		s.waitClosed(t)
+		ts.nextEnd(t)
+	}
+
+	// The caller keyed with the old passphrase is still publishing.
+	running.mu.Lock()
+	before := len(running.aus)
+	running.mu.Unlock()
+	if err := c.send(capture[40<<10:], nil); err != nil {
+		t.Fatalf("the running caller after the change: %v", err)
+	}
+	running.waitFor(t, "more media from the running caller", func(s *fakeSession) bool { return len(s.aus) > before || s.closed })
+	running.mu.Lock()
+	closed := running.closed
+	running.mu.Unlock()
+	if closed {
+		t.Fatalf("the running session closed: %v", running.closeErr)
+	}
+	c.Close()
+	running.waitClosed(t)
+	ts.nextEnd(t)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,9 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	// secrets are the passphrases in use (Options.Passphrase and
+	// StreamPassphrases at start); SetPassphrases replaces them.
+	secrets atomic.Pointer[passphrases]
 
 	// ctx is the parent of every publish session; Close cancels it.
 	ctx    context.Context
@@ -104,19 +108,9 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := checkPassphrase(o.Passphrase); err != nil {
-		return nil, fmt.Errorf("srt: srt-passphrase: %w", err)
-	}
-	for name, p := range o.StreamPassphrases {
-		if err := ingest.ValidateName(name); err != nil {
-			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: %w", name, err)
-		}
-		if p == "" {
-			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: empty (leave the stream out to use srt-passphrase)", name)
-		}
-		if err := checkPassphrase(p); err != nil {
-			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: %w", name, err)
-		}
+	secrets, err := newPassphrases(o.Passphrase, o.StreamPassphrases)
+	if err != nil {
+		return nil, err
 	}
 	for _, d := range []struct {
 		name string
@@ -138,7 +132,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		opts:      o,
 		log:       o.Logger,
 		metrics:   m,
@@ -149,7 +143,61 @@ func New(o Options) (*Server, error) {
 		serveDone: make(chan struct{}),
 		closing:   make(chan struct{}),
 		hsSlots:   make(chan struct{}, maxHandshakes),
-	}, nil
+	}
+	s.secrets.Store(secrets)
+	return s, nil
+}
+
+// passphrases are what callers must encrypt with: one for every stream,
+// and per-stream ones that override it. Immutable once built.
+type passphrases struct {
+	all       string
+	perStream map[string]string
+}
+
+// newPassphrases checks SRT's length rule and the stream names.
+func newPassphrases(all string, perStream map[string]string) (*passphrases, error) {
+	if err := checkPassphrase(all); err != nil {
+		return nil, fmt.Errorf("srt: srt-passphrase: %w", err)
+	}
+	ps := &passphrases{all: all, perStream: make(map[string]string, len(perStream))}
+	for name, p := range perStream {
+		if err := ingest.ValidateName(name); err != nil {
+			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: %w", name, err)
+		}
+		if p == "" {
+			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: empty (leave the stream out to use srt-passphrase)", name)
+		}
+		if err := checkPassphrase(p); err != nil {
+			return nil, fmt.Errorf("srt: srt-stream-passphrase %s: %w", name, err)
+		}
+		ps.perStream[name] = p
+	}
+	return ps, nil
+}
+
+// forStream is the passphrase a caller publishing name must use; "" means
+// it must not encrypt.
+func (ps *passphrases) forStream(name string) string {
+	if p, ok := ps.perStream[name]; ok {
+		return p
+	}
+	return ps.all
+}
+
+func (ps *passphrases) any() bool { return ps.all != "" || len(ps.perStream) > 0 }
+
+// SetPassphrases replaces the passphrases (a configuration reload): the
+// callers that connect from now on use the new ones; connected callers go
+// on (SRT keys a connection once, at its handshake). A passphrase that
+// breaks SRT's length rule is an error and nothing changes.
+func (s *Server) SetPassphrases(all string, perStream map[string]string) error {
+	ps, err := newPassphrases(all, perStream)
+	if err != nil {
+		return err
+	}
+	s.secrets.Store(ps)
+	return nil
 }
 
 // checkPassphrase applies SRT's rule: empty, or 10 to 79 characters.
@@ -189,7 +237,7 @@ func (s *Server) Listen() error {
 	}
 	s.ln = ln
 	s.log.Info("srt listening", "addr", ln.Addr().String(), "transport", transportName,
-		"latency", s.opts.Latency.String(), "encryption", s.opts.Passphrase != "" || len(s.opts.StreamPassphrases) > 0)
+		"latency", s.opts.Latency.String(), "encryption", s.secrets.Load().any())
 	return nil
 }
 
