@@ -95,6 +95,7 @@ func (c *connection) run() {
 	c.s.metrics.deleteLink(c.name) // before the name can be published again
 	c.pub.end(cause)
 	c.conn.close()
+	c.s.metrics.connectionsActive.Dec() // before onConnEnd, which tests wait on
 
 	attrs := []any{"bytes", c.bytes, "duration", time.Since(c.begin).Round(time.Millisecond).String()}
 	switch {

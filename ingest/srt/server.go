@@ -357,7 +357,6 @@ func (s *Server) untrack(c *connection) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.metrics.connectionsActive.Dec()
 	s.connWG.Done()
 }
 
