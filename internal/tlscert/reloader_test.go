@@ -245,4 +245,3 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
-
