@@ -134,6 +134,9 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 	if rs.load == nil {
 		return origin.ReloadResult{}, errReloadUnavailable
 	}
+	// The certificates first, whatever becomes of the configuration: a
+	// renewal must not wait for an unrelated mistake to be fixed.
+	a.certs.reload()
 	next, errs := rs.load()
 	var built builtConfig
 	if len(errs) == 0 {
