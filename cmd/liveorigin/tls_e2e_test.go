@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +30,7 @@ type tlsApp struct {
 	https, adminHTTPS string
 }
 
-func startTLSApp(t *testing.T, extra string) *tlsApp {
+func startTLSApp(t *testing.T, rtmpsAddr, extra string) *tlsApp {
 	t.Helper()
 	ca := tlstest.NewCA(t)
 	dir := t.TempDir()
@@ -38,8 +40,8 @@ func startTLSApp(t *testing.T, extra string) *tlsApp {
 http-tls-key: %[2]s
 admin-tls-cert: %[1]s
 admin-tls-key: %[2]s
-rtmps-addr: 127.0.0.1:0
-`, certFile, keyFile)+extra, nil)
+rtmps-addr: %[3]s
+`, certFile, keyFile, rtmpsAddr)+extra, nil)
 	tr := &http.Transport{TLSClientConfig: ca.ClientConfig(), ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &tlsApp{fileApp: a, ca: ca, certFile: certFile, keyFile: keyFile,
@@ -77,7 +79,7 @@ func (ta *tlsApp) get(t *testing.T, url string) (*http.Response, string) {
 // plain HTTP refused; the expiry of each listener's certificate in
 // /metrics.
 func TestHTTPSListeners(t *testing.T) {
-	ta := startTLSApp(t, "")
+	ta := startTLSApp(t, "127.0.0.1:0", "")
 	for _, url := range []string{ta.https + "/time", ta.adminHTTPS + "/healthz"} {
 		resp, _ := ta.get(t, url)
 		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
@@ -117,7 +119,7 @@ func TestHTTPSListeners(t *testing.T) {
 // broken one is refused, logged and counted, and the pair in use stays; a
 // reload (SIGHUP, POST /api/v1/reload) reads the files at once.
 func TestCertificateReload(t *testing.T) {
-	ta := startTLSApp(t, "")
+	ta := startTLSApp(t, "127.0.0.1:0", "")
 	httpAddr, adminAddr, rtmpsAddr := ta.httpLn.Addr().String(), ta.adminLn.Addr().String(), ta.rtmp.TLSAddr().String()
 	if cn := ta.served(t, httpAddr); cn != "first" {
 		t.Fatalf("served %q, want first", cn)
@@ -175,7 +177,7 @@ func TestCertificateReload(t *testing.T) {
 // checking the certificate against the CA.
 func TestRTMPSToHTTPS(t *testing.T) {
 	requireTools(t, "ffmpeg", "ffprobe")
-	ta := startTLSApp(t, "segment-target: 1s\n")
+	ta := startTLSApp(t, "127.0.0.1:0", "segment-target: 1s\n")
 	publishArgs(t, "rtmps://"+ta.rtmp.TLSAddr().String()+"/live/secure",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", "30", "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac",
@@ -207,5 +209,47 @@ func TestRTMPSToHTTPS(t *testing.T) {
 	if out, err := exec.Command("ffprobe", "-v", "error", "-tls_verify", "1", "-ca_file", os.DevNull,
 		ta.https+"/live/secure/index.m3u8").CombinedOutput(); err == nil {
 		t.Errorf("ffprobe read the HTTPS playlist without trusting the certificate:\n%s", out)
+	}
+}
+
+// Open publishing on an RTMPS port beyond loopback is announced like any
+// other ingest port.
+func TestRTMPSOpenWarning(t *testing.T) {
+	ta := startTLSApp(t, "0.0.0.0:0", "")
+	line, _ := ta.lines.wait(t, 0, "publishing is open to anyone who can reach")
+	if !strings.Contains(line, "reach rtmps ") || strings.Contains(line, "rtmp 127.0.0.1") {
+		t.Errorf("warning %s: want the RTMPS listener only", line)
+	}
+}
+
+// A pair that does not load stops the start with the option's name; the
+// admin listener is on loopback unless told otherwise.
+func TestTLSStartErrors(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	a, b := ca.Issue(t, "a", time.Now().Add(time.Hour)), ca.Issue(t, "b", time.Now().Add(time.Hour))
+	tlstest.Leaf{CertPEM: a.CertPEM, KeyPEM: b.KeyPEM}.Write(t, certFile, keyFile)
+	for _, tc := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.HTTPTLSCert, c.HTTPTLSKey = certFile, keyFile }, "http-tls-cert: certificate " + certFile + ", key " + keyFile + ": tls: private key does not match public key"},
+		{func(c *Config) { c.AdminTLSCert, c.AdminTLSKey = filepath.Join(dir, "none.crt"), keyFile }, "admin-tls-cert: certificate " + filepath.Join(dir, "none.crt")},
+		{func(c *Config) { c.RTMPSAddr, c.RTMPSTLSCert, c.RTMPSTLSKey = "127.0.0.1:0", certFile, keyFile }, "rtmps-tls-cert: certificate"},
+	} {
+		cfg := defaultConfig()
+		tc.mutate(&cfg)
+		if errs := cfg.validate(); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		_, err := newApp(cfg, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("newApp: %v, want %q", err, tc.want)
+		}
+	}
+	host, _, err := net.SplitHostPort(defaultConfig().AdminAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		t.Errorf("admin-addr default %q is not a loopback address", defaultConfig().AdminAddr)
 	}
 }
