@@ -54,12 +54,13 @@ type app struct {
 	httpLn, adminLn net.Listener
 	httpSrv         *http.Server
 	adminSrv        *http.Server
+	shuttingDown    atomic.Bool
+	obs             appObserve // start time, tracing (observe.go)
+
 	// certs are the TLS listeners' certificates (tls.go); certCheck how
 	// often their files are looked at.
 	certs     listenerCerts
 	certCheck time.Duration
-	shuttingDown    atomic.Bool
-	obs             appObserve // start time, tracing (observe.go)
 }
 
 func newApp(cfg Config, log *slog.Logger) (*app, error) {
