@@ -245,3 +245,48 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHandshake is a full TLS handshake (a new client each time, no
+// session resumption) against the reloader's configuration on loopback.
+func BenchmarkHandshake(b *testing.B) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		b.Run(tls.VersionName(v), func(b *testing.B) {
+			ca := tlstest.NewCA(b)
+			dir := b.TempDir()
+			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+			ca.Issue(b, "bench", time.Now().Add(time.Hour)).Write(b, certFile, keyFile)
+			r, err := New(Options{Listener: "http", CertFile: certFile, KeyFile: keyFile})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", r.ServerConfig())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					_ = c.(*tls.Conn).Handshake()
+					_ = c.Close()
+				}
+			}()
+			defer func() { _ = ln.Close(); wg.Wait() }()
+			cfg := ca.ClientConfig()
+			cfg.MinVersion, cfg.MaxVersion = v, v
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = c.Close()
+			}
+		})
+	}
+}
