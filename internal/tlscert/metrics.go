@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"listener"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveorigin_tls_certificate_reloads_total",
-			Help: "Certificate and key pairs loaded by a TLS listener after its start (a replaced pair, or a reload).",
+			Help: "Certificate and key pairs a TLS listener put in use after its start (a replaced pair, from its files or on a reload).",
 		}, []string{"listener"}),
 		reloadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "liveorigin_tls_certificate_reload_errors_total",

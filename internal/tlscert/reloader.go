@@ -1,6 +1,7 @@
 package tlscert
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -77,8 +78,9 @@ func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 func (r *Reloader) Leaf() *x509.Certificate { return r.cert.Load().Leaf }
 
 // Reload reads the files again now (SIGHUP, a configuration reload),
-// changed or not. A pair that does not load leaves the one in use: the
-// error is logged, counted and returned.
+// changed or not; a pair identical to the one in use changes nothing. A
+// pair that does not load leaves the one in use: the error is logged,
+// counted and returned.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -114,8 +116,26 @@ func (r *Reloader) reload() error {
 		}
 		return err
 	}
+	if cur := r.cert.Load(); samePair(cur, cert) {
+		r.log.Debug("TLS certificate files read again: unchanged", "cert_file", r.o.CertFile)
+		return nil
+	}
 	r.use(cert, true)
 	return nil
+}
+
+// samePair reports whether a and b are the same certificate chain (then
+// the key is the same too: it matches the same public key).
+func samePair(a, b *tls.Certificate) bool {
+	if len(a.Certificate) != len(b.Certificate) {
+		return false
+	}
+	for i := range a.Certificate {
+		if !bytes.Equal(a.Certificate[i], b.Certificate[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Reloader) load() (*tls.Certificate, error) {

@@ -196,6 +196,12 @@ func TestReload(t *testing.T) {
 	if cn := f.r.Leaf().Subject.CommonName; cn != "second" {
 		t.Errorf("in use: %q, want second", cn)
 	}
+	if err := f.r.Reload(); err != nil { // the same files again: nothing changes
+		t.Fatal(err)
+	}
+	if n := value(f.r.o.Metrics.reloads.WithLabelValues("http")); n != 1 {
+		t.Errorf("reloads %v after two reloads of which one changed the pair, want 1", n)
+	}
 	if err := os.WriteFile(f.certFile, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
