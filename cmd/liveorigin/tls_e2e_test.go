@@ -33,9 +33,7 @@ type tlsApp struct {
 func startTLSApp(t *testing.T, rtmpsAddr, extra string) *tlsApp {
 	t.Helper()
 	ca := tlstest.NewCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	ca.Issue(t, "first", time.Now().Add(30*24*time.Hour)).Write(t, certFile, keyFile)
+	certFile, keyFile := ca.Files(t, "first", time.Now().Add(30*24*time.Hour))
 	a := startFromFile(t, listeners+fmt.Sprintf(`http-tls-cert: %[1]s
 http-tls-key: %[2]s
 admin-tls-cert: %[1]s
@@ -225,11 +223,8 @@ func TestRTMPSOpenWarning(t *testing.T) {
 // A pair that does not load stops the start with the option's name; the
 // admin listener is on loopback unless told otherwise.
 func TestTLSStartErrors(t *testing.T) {
-	ca := tlstest.NewCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	a, b := ca.Issue(t, "a", time.Now().Add(time.Hour)), ca.Issue(t, "b", time.Now().Add(time.Hour))
-	tlstest.Leaf{CertPEM: a.CertPEM, KeyPEM: b.KeyPEM}.Write(t, certFile, keyFile)
+	certFile, keyFile := tlstest.NewCA(t).MismatchedFiles(t)
+	dir := filepath.Dir(certFile)
 	for _, tc := range []struct {
 		mutate func(*Config)
 		want   string

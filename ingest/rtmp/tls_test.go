@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +18,7 @@ import (
 func startRTMPS(t *testing.T, o Options) (*testServer, *tlstest.CA) {
 	t.Helper()
 	ca := tlstest.NewCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	ca.Issue(t, "rtmps", time.Now().Add(time.Hour)).Write(t, certFile, keyFile)
+	certFile, keyFile := ca.Files(t, "rtmps", time.Now().Add(time.Hour))
 	r, err := tlscert.New(tlscert.Options{Listener: "rtmps", CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
 		t.Fatal(err)

@@ -41,9 +41,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{ca: tlstest.NewCA(t), reg: prometheus.NewRegistry()}
-	dir := t.TempDir()
-	f.certFile, f.keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	f.ca.Issue(t, "first", time.Now().Add(48*time.Hour).Truncate(time.Second)).Write(t, f.certFile, f.keyFile)
+	f.certFile, f.keyFile = f.ca.Files(t, "first", time.Now().Add(48*time.Hour))
 	m, err := NewMetrics(f.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 
 // serve answers TLS handshakes with the reloader's configuration until the
 // test ends; it returns the address.
-func serve(t *testing.T, cfg *tls.Config) string {
+func serve(t testing.TB, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
@@ -233,17 +231,13 @@ func TestWatch(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	ca := tlstest.NewCA(t)
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	a, b := ca.Issue(t, "a", time.Now().Add(time.Hour)), ca.Issue(t, "b", time.Now().Add(time.Hour))
-	tlstest.Leaf{CertPEM: a.CertPEM, KeyPEM: b.KeyPEM}.Write(t, certFile, keyFile)
+	certFile, keyFile := tlstest.NewCA(t).MismatchedFiles(t)
 	for _, tc := range []struct {
 		o    Options
 		want string
 	}{
 		{Options{Listener: "http", CertFile: certFile, KeyFile: keyFile}, "private key does not match public key"},
-		{Options{Listener: "http", CertFile: filepath.Join(dir, "missing.crt"), KeyFile: keyFile}, "missing.crt: no such file"},
+		{Options{Listener: "http", CertFile: filepath.Join(filepath.Dir(certFile), "missing.crt"), KeyFile: keyFile}, "missing.crt: no such file"},
 		{Options{Listener: "http", CertFile: certFile}, "required"},
 	} {
 		if _, err := New(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -258,36 +252,17 @@ func BenchmarkHandshake(b *testing.B) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		b.Run(tls.VersionName(v), func(b *testing.B) {
 			ca := tlstest.NewCA(b)
-			dir := b.TempDir()
-			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-			ca.Issue(b, "bench", time.Now().Add(time.Hour)).Write(b, certFile, keyFile)
+			certFile, keyFile := ca.Files(b, "bench", time.Now().Add(time.Hour))
 			r, err := New(Options{Listener: "http", CertFile: certFile, KeyFile: keyFile})
 			if err != nil {
 				b.Fatal(err)
 			}
-			ln, err := tls.Listen("tcp", "127.0.0.1:0", r.ServerConfig())
-			if err != nil {
-				b.Fatal(err)
-			}
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					_ = c.(*tls.Conn).Handshake()
-					_ = c.Close()
-				}
-			}()
-			defer func() { _ = ln.Close(); wg.Wait() }()
+			addr := serve(b, r.ServerConfig())
 			cfg := ca.ClientConfig()
 			cfg.MinVersion, cfg.MaxVersion = v, v
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				c, err := tls.Dial("tcp", addr, cfg)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -130,3 +130,23 @@ func write(t testing.TB, name string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// Files issues a certificate (Issue) and writes it and its key into a
+// fresh t.TempDir(), as tls.crt and tls.key.
+func (ca *CA) Files(t testing.TB, cn string, notAfter time.Time) (certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	ca.Issue(t, cn, notAfter).Write(t, certFile, keyFile)
+	return certFile, keyFile
+}
+
+// MismatchedFiles writes a certificate with the key of another one (a
+// renewal done by half), as Files does.
+func (ca *CA) MismatchedFiles(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = ca.Files(t, "mismatched", time.Now().Add(time.Hour))
+	other := ca.Issue(t, "other", time.Now().Add(time.Hour))
+	write(t, keyFile, other.KeyPEM)
+	return certFile, keyFile
+}
