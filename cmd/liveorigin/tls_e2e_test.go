@@ -203,6 +203,28 @@ func TestRTMPSToHTTPS(t *testing.T) {
 	if !codecs["h264"] || !codecs["aac"] {
 		t.Errorf("ffprobe over HTTPS found %s, want h264 and aac", out)
 	}
+	// Over HTTP/2: the media playlist and a segment, with their cache
+	// policy.
+	resp, master := ta.get(t, ta.https+"/live/secure/index.m3u8")
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("multivariant playlist: %d over %s", resp.StatusCode, resp.Proto)
+	}
+	var media string
+	for _, l := range strings.Split(master, "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			media = l
+			break
+		}
+	}
+	resp, pl := ta.get(t, ta.https+"/live/secure/"+media)
+	seg := reSeg.FindStringSubmatch(pl)
+	if resp.StatusCode != http.StatusOK || seg == nil {
+		t.Fatalf("media playlist %s: %d\n%s", media, resp.StatusCode, pl)
+	}
+	resp, body := ta.get(t, ta.https+"/live/secure/"+seg[1])
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || len(body) == 0 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("segment %s: %d over %s, %d bytes, Cache-Control %q", seg[1], resp.StatusCode, resp.Proto, len(body), resp.Header.Get("Cache-Control"))
+	}
 	// Without the CA, the certificate is refused.
 	if out, err := exec.Command("ffprobe", "-v", "error", "-tls_verify", "1", "-ca_file", os.DevNull,
 		ta.https+"/live/secure/index.m3u8").CombinedOutput(); err == nil {
