@@ -312,6 +312,9 @@ func (a *app) listen() error {
 		return err
 	}
 	if err := a.rtmp.Listen(); err != nil {
+		if errors.Is(err, rtmp.ErrTLSListen) {
+			return fail(fmt.Errorf("rtmps-addr %s: %w", a.cfg.RTMPSAddr, err))
+		}
 		return fail(fmt.Errorf("rtmp-addr %s: %w", a.cfg.RTMPAddr, err))
 	}
 	closers = append(closers, a.rtmp.Close)

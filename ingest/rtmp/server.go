@@ -77,6 +77,10 @@ const (
 // ErrServerClosed is returned by Listen and Serve after Close.
 var ErrServerClosed = errors.New("rtmp: server closed")
 
+// ErrTLSListen is wrapped by the error of Listen when the RTMPS address
+// could not be bound (the RTMP one could).
+var ErrTLSListen = errors.New("rtmps: listen")
+
 // Server accepts RTMP publishers (OBS, ffmpeg: rtmp://HOST/live, stream
 // key NAME) and hands their streams to the Publisher.
 type Server struct {
@@ -183,7 +187,7 @@ func (s *Server) Listen() error {
 		raw, err := net.Listen("tcp", s.opts.TLSAddr)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("rtmps: listen: %w", err)
+			return fmt.Errorf("%w: %w", ErrTLSListen, err)
 		}
 		// The TLS handshake runs on the connection's goroutine, at its
 		// first read, within HandshakeTimeout (onConnect).

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"os/exec"
 	"strings"
@@ -128,4 +129,30 @@ func TestRTMPSRefusesBadHandshakes(t *testing.T) {
 		t.Fatalf("the plain RTMP port: %v", err)
 	}
 	_ = pc.Close()
+}
+
+// An RTMPS address that is taken fails Listen with ErrTLSListen and leaves
+// nothing bound.
+func TestRTMPSListenTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	s, err := New(Options{Publisher: newFakePublisher(), Addr: "127.0.0.1:0", TLSAddr: taken.Addr().String(), TLSConfig: &tls.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); !errors.Is(err, ErrTLSListen) {
+		t.Errorf("Listen: %v, want ErrTLSListen", err)
+	}
+	if s.Addr() != nil || s.TLSAddr() != nil {
+		t.Error("an address is bound after a failed Listen")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Publisher: newFakePublisher(), TLSAddr: ":0"}); err == nil {
+		t.Error("New with TLSAddr and no TLSConfig: no error")
+	}
 }
