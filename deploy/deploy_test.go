@@ -107,6 +107,7 @@ type listener struct {
 
 var listeners = []listener{
 	{"rtmp-addr", "TCP"},
+	{"rtmps-addr", "TCP"}, // off by default (it needs a certificate)
 	{"srt-addr", "UDP"},
 	{"rtsp-addr", "TCP"},
 	{"rtsp-udp-rtp-addr", "UDP"},
@@ -210,8 +211,8 @@ func startDaemon(t *testing.T, configFile string, env []string) *running {
 	}
 	for _, l := range listeners {
 		v := "127.0.0.1:0"
-		if strings.HasPrefix(l.opt, "rtsp-udp-") {
-			v = ""
+		if strings.HasPrefix(l.opt, "rtsp-udp-") || l.opt == "rtmps-addr" {
+			v = "" // fixed adjacent ports; a certificate
 		}
 		args = append(args, "--"+l.opt+"="+v)
 	}

@@ -56,6 +56,11 @@ type app struct {
 	adminSrv        *http.Server
 	shuttingDown    atomic.Bool
 	obs             appObserve // start time, tracing (observe.go)
+
+	// certs are the TLS listeners' certificates (tls.go); certCheck how
+	// often their files are looked at.
+	certs     listenerCerts
+	certCheck time.Duration
 }
 
 func newApp(cfg Config, log *slog.Logger) (*app, error) {
@@ -68,6 +73,10 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 			errs[i] = fmt.Errorf("config: %w", err)
 		}
 		return nil, errors.Join(errs...)
+	}
+	certs, err := newListenerCerts(cfg, log, reg)
+	if err != nil {
+		return nil, err
 	}
 	purgeQueue, err := purge.NewQueue(built.backends, purge.Options{Logger: log, Registerer: reg})
 	if err != nil {
@@ -125,7 +134,11 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	}
 	authPub := auth.NewPublisher(hooks.NewPublisher(registry, dispatcher), keys, auth.Options{Logger: log, Registerer: reg})
 	pub := observe.NewPublisher(authPub, obs.tracerProvider())
-	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg})
+	ropts := rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg}
+	if certs.rtmps != nil {
+		ropts.TLSAddr, ropts.TLSConfig = cfg.RTMPSAddr, certs.rtmps.ServerConfig()
+	}
+	rs, err := rtmp.New(ropts)
 	if err != nil {
 		registry.Close()
 		closeQueues()
@@ -182,7 +195,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
-		hooks: dispatcher, auth: authPub, obs: obs}
+		hooks: dispatcher, auth: authPub, obs: obs, certs: certs, certCheck: defaultCertCheck}
 	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
 	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
 	a.live.Store(&cfg)
@@ -192,6 +205,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig:         certs.http.serverConfig(),
 	}
 	a.setAdminToken(cfg.AdminToken)
 	a.adminSrv = &http.Server{
@@ -199,6 +213,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig:         certs.admin.serverConfig(),
 	}
 	return a, nil
 }
@@ -293,6 +308,9 @@ func (a *app) listen() error {
 		return err
 	}
 	if err := a.rtmp.Listen(); err != nil {
+		if errors.Is(err, rtmp.ErrTLSListen) {
+			return fail(fmt.Errorf("rtmps-addr %s: %w", a.cfg.RTMPSAddr, err))
+		}
 		return fail(fmt.Errorf("rtmp-addr %s: %w", a.cfg.RTMPAddr, err))
 	}
 	closers = append(closers, a.rtmp.Close)
@@ -321,7 +339,7 @@ func (a *app) exposedIngest() []string {
 	for _, l := range []struct {
 		proto string
 		addr  net.Addr
-	}{{"rtmp", a.rtmp.Addr()}, {"srt", a.srt.Addr()}, {"rtsp", a.rtsp.Addr()}} {
+	}{{"rtmp", a.rtmp.Addr()}, {"rtmps", a.rtmp.TLSAddr()}, {"srt", a.srt.Addr()}, {"rtsp", a.rtsp.Addr()}} {
 		if l.addr == nil {
 			continue
 		}
@@ -345,7 +363,8 @@ func (a *app) serve(ctx context.Context) error {
 		"rtmp", a.rtmp.Addr().String(), "srt", a.srt.Addr().String(), "srt_transport", a.srt.Transport(),
 		"rtsp", a.rtsp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
 		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String(),
-		"low_latency", a.cfg.LowLatency, "part_target", a.cfg.PartTarget.String())
+		"low_latency", a.cfg.LowLatency, "part_target", a.cfg.PartTarget.String(),
+		"rtmps", addrString(a.rtmp.TLSAddr()), "http_tls", a.httpSrv.TLSConfig != nil, "admin_tls", a.adminSrv.TLSConfig != nil)
 	if cfg := a.live.Load(); auth.Mode(cfg.PublishAuth) == auth.ModeOpen {
 		if exposed := a.exposedIngest(); len(exposed) > 0 {
 			a.log.Warn("publishing is open to anyone who can reach "+strings.Join(exposed, ", ")+
@@ -367,8 +386,11 @@ func (a *app) serve(ctx context.Context) error {
 	start("rtmp", a.rtmp.Serve)
 	start("srt", a.srt.Serve)
 	start("rtsp", a.rtsp.Serve)
-	start("http", func() error { return a.httpSrv.Serve(a.httpLn) })
-	start("admin", func() error { return a.adminSrv.Serve(a.adminLn) })
+	start("http", func() error { return serveHTTP(a.httpSrv, a.httpLn) })
+	start("admin", func() error { return serveHTTP(a.adminSrv, a.adminLn) })
+	certsCtx, stopCerts := context.WithCancel(context.Background())
+	certsDone := make(chan struct{})
+	go func() { defer close(certsDone); a.certs.watch(certsCtx, a.certCheck) }()
 
 	var runErr error
 	select {
@@ -378,6 +400,8 @@ func (a *app) serve(ctx context.Context) error {
 		a.log.Error("listener failed, shutting down", "err", runErr)
 	}
 	a.shuttingDown.Store(true)
+	stopCerts()
+	<-certsDone
 
 	_ = a.rtmp.Close()
 	_ = a.srt.Close()

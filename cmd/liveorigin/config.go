@@ -34,6 +34,14 @@ type Config struct {
 	HTTPAddr  string
 	AdminAddr string
 
+	// TLS (docs/security.md): a listener with a certificate and key file
+	// serves TLS; the files are read again when they change.
+	HTTPTLSCert, HTTPTLSKey   string
+	AdminTLSCert, AdminTLSKey string
+	RTMPSAddr                 string // empty: no RTMPS
+	// RTMPSTLSCert and RTMPSTLSKey default to the HTTP pair.
+	RTMPSTLSCert, RTMPSTLSKey string
+
 	SRTAddr              string
 	SRTPassphrase        string
 	SRTStreamPassphrases map[string]string
@@ -232,6 +240,13 @@ func options() []option {
 		liveOpt(mapOpt("rtsp-pull", "URL", "pull a camera into stream NAME: NAME=rtsp://user:pass@camera/path (repeat the flag; env: comma-separated)", false, func(c *Config) *map[string]string { return &c.RTSPPulls })),
 		stringOpt("http-addr", "ADDR", "HTTP playback listen address (HLS and DASH)", func(c *Config) *string { return &c.HTTPAddr }),
 		stringOpt("admin-addr", "ADDR", "admin listen address: /metrics, /healthz, /readyz, /api/v1 (keep it on loopback or a private network)", func(c *Config) *string { return &c.AdminAddr }),
+		stringOpt("http-tls-cert", "FILE", "PEM certificate (with its chain) for the playback listener: set with http-tls-key, playback is HTTPS only (TLS 1.2+, HTTP/2); read again when the file changes", func(c *Config) *string { return &c.HTTPTLSCert }),
+		stringOpt("http-tls-key", "FILE", "PEM private key of http-tls-cert", func(c *Config) *string { return &c.HTTPTLSKey }),
+		stringOpt("admin-tls-cert", "FILE", "PEM certificate for the admin listener (may be the http-tls-cert file): set with admin-tls-key, the admin listener is HTTPS only", func(c *Config) *string { return &c.AdminTLSCert }),
+		stringOpt("admin-tls-key", "FILE", "PEM private key of admin-tls-cert", func(c *Config) *string { return &c.AdminTLSKey }),
+		stringOpt("rtmps-addr", "ADDR", "RTMPS ingest listen address (RTMP inside TLS: rtmps://HOST:PORT/live, key NAME); empty: no RTMPS. Its certificate: rtmps-tls-cert, else http-tls-cert", func(c *Config) *string { return &c.RTMPSAddr }),
+		stringOpt("rtmps-tls-cert", "FILE", "PEM certificate for the RTMPS listener; empty: the http-tls-cert pair", func(c *Config) *string { return &c.RTMPSTLSCert }),
+		stringOpt("rtmps-tls-key", "FILE", "PEM private key of rtmps-tls-cert", func(c *Config) *string { return &c.RTMPSTLSKey }),
 		durationOpt("segment-target", "segment target duration; segments are cut at the first keyframe at or after it (500ms to 20s)", func(c *Config) *time.Duration { return &c.SegmentTarget }),
 		durationOpt("window", "length of the live window in playlists and the MPD; segments stay fetchable for one more window", func(c *Config) *time.Duration { return &c.Window }),
 		durationOpt("reconnect-grace", "how long a stream waits for its publisher to return before it ends", func(c *Config) *time.Duration { return &c.ReconnectGrace }),
@@ -443,10 +458,10 @@ func (c Config) validate() []error {
 	for _, a := range []struct{ name, v string }{
 		{"rtmp-addr", c.RTMPAddr}, {"srt-addr", c.SRTAddr}, {"rtsp-addr", c.RTSPAddr},
 		{"rtsp-udp-rtp-addr", c.RTSPUDPRTPAddr}, {"rtsp-udp-rtcp-addr", c.RTSPUDPRTCPAddr},
-		{"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr},
+		{"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr}, {"rtmps-addr", c.RTMPSAddr},
 	} {
-		if a.v == "" && strings.HasPrefix(a.name, "rtsp-udp") {
-			continue // UDP for RTSP is optional
+		if a.v == "" && (strings.HasPrefix(a.name, "rtsp-udp") || a.name == "rtmps-addr") {
+			continue // UDP for RTSP and RTMPS are optional
 		}
 		if _, port, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not HOST:PORT (e.g. :8080 or 127.0.0.1:8080)", a.name, a.v))
@@ -454,6 +469,7 @@ func (c Config) validate() []error {
 			errs = append(errs, fmt.Errorf("%s: port %q is not a number from 0 to 65535", a.name, port))
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	if (c.RTSPUDPRTPAddr == "") != (c.RTSPUDPRTCPAddr == "") {
 		errs = append(errs, errors.New("rtsp-udp-rtp-addr and rtsp-udp-rtcp-addr: set both or neither"))
 	}
@@ -521,6 +537,39 @@ func (c Config) validate() []error {
 		errs = append(errs, fmt.Errorf("public-url: %q must start with http:// or https://", c.PublicURL))
 	}
 	return errs
+}
+
+// validateTLS checks the TLS options: each key with its certificate, and
+// RTMPS with a pair. Whether the files load is checked at start (newApp).
+func (c Config) validateTLS() []error {
+	var errs []error
+	for _, p := range []struct{ cert, key, certV, keyV string }{
+		{"http-tls-cert", "http-tls-key", c.HTTPTLSCert, c.HTTPTLSKey},
+		{"admin-tls-cert", "admin-tls-key", c.AdminTLSCert, c.AdminTLSKey},
+		{"rtmps-tls-cert", "rtmps-tls-key", c.RTMPSTLSCert, c.RTMPSTLSKey},
+	} {
+		if (p.certV == "") != (p.keyV == "") {
+			errs = append(errs, fmt.Errorf("%s and %s: set both or neither", p.cert, p.key))
+		}
+	}
+	if c.RTMPSAddr == "" {
+		if c.RTMPSTLSCert != "" {
+			errs = append(errs, errors.New("rtmps-tls-cert: set rtmps-addr too, or RTMPS stays off"))
+		}
+		return errs
+	}
+	if c.RTMPSTLSCert == "" && c.HTTPTLSCert == "" {
+		errs = append(errs, errors.New("rtmps-addr: needs a certificate: set rtmps-tls-cert and rtmps-tls-key (or http-tls-cert and http-tls-key)"))
+	}
+	return errs
+}
+
+// rtmpsPair is the certificate and key of the RTMPS listener.
+func (c Config) rtmpsPair() (cert, key string) {
+	if c.RTMPSTLSCert != "" {
+		return c.RTMPSTLSCert, c.RTMPSTLSKey
+	}
+	return c.HTTPTLSCert, c.HTTPTLSKey
 }
 
 // keySet is the publish auth policy of c.

@@ -115,6 +115,11 @@ func TestBadConfigs(t *testing.T) {
 		{name: "short admin token", env: map[string]string{"LIVEORIGIN_ADMIN_TOKEN": "tiny"}, want: []string{"admin-token: must be at least 16 characters (got 4)"}},
 		{name: "secret header", args: []string{"--origin-secret-header", "X Secret"}, want: []string{`origin-secret-header: "X Secret" is not a header name`}},
 		{name: "bool flag", args: []string{"--low-latency=maybe"}, want: []string{`--low-latency: "maybe" is not true or false`}},
+		{name: "tls key without cert", args: []string{"--http-tls-key", "/etc/tls.key"}, want: []string{"http-tls-cert and http-tls-key: set both or neither"}},
+		{name: "admin tls half set", args: []string{"--admin-tls-cert", "/etc/tls.crt"}, want: []string{"admin-tls-cert and admin-tls-key: set both or neither"}},
+		{name: "rtmps without certificate", args: []string{"--rtmps-addr", ":1936"}, want: []string{"rtmps-addr: needs a certificate"}},
+		{name: "rtmps bad address", args: []string{"--rtmps-addr", "1936", "--http-tls-cert", "c", "--http-tls-key", "k"}, want: []string{`rtmps-addr: "1936" is not HOST:PORT`}},
+		{name: "rtmps certificate without listener", args: []string{"--rtmps-tls-cert", "c", "--rtmps-tls-key", "k"}, want: []string{"rtmps-tls-cert: set rtmps-addr too"}},
 		{name: "purge not a list", file: "purge:\n  type: varnish\n", want: []string{"purge: want a list of backends"}},
 		{name: "purge unknown key", file: "purge:\n  - type: varnish\n    urll: http://127.0.0.1:6081\n", want: []string{"field urll not found"}},
 	} {

@@ -25,8 +25,9 @@ import (
 // changes. Otherwise what can change without dropping a publisher or a
 // viewer changes (the options marked live in options(), the purge
 // backends, the webhooks) and every other changed option is reported as
-// needing a restart and keeps its running value. docs/reload.md is the
-// user's reference.
+// needing a restart and keeps its running value. Every reload also reads
+// the TLS certificate files again (tls.go). docs/reload.md is the user's
+// reference.
 
 // reloadState is what a reload needs besides the app's components.
 type reloadState struct {
@@ -134,6 +135,9 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 	if rs.load == nil {
 		return origin.ReloadResult{}, errReloadUnavailable
 	}
+	// The certificates first, whatever becomes of the configuration: a
+	// renewal must not wait for an unrelated mistake to be fixed.
+	a.certs.reload()
 	next, errs := rs.load()
 	var built builtConfig
 	if len(errs) == 0 {

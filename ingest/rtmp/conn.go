@@ -1,6 +1,7 @@
 package rtmp
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -121,7 +122,24 @@ func (c *conn) Close() error {
 // cut closes the socket so that go-rtmp's loop ends; used by Server.Close.
 func (c *conn) cut() {
 	c.shutdown.Store(true)
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		// Without a close_notify, which could wait for a peer that
+		// does not read.
+		_ = tc.NetConn().Close()
+		return
+	}
 	_ = c.Conn.Close()
+}
+
+// tlsFailure is the error of an RTMPS connection whose TLS handshake
+// failed (not a peer that connected and went away, or said nothing).
+func (c *conn) tlsFailure() error {
+	tc, ok := c.Conn.(*tls.Conn)
+	if !ok || tc.ConnectionState().HandshakeComplete || c.readErr == nil ||
+		errors.Is(c.readErr, io.EOF) || errors.Is(c.readErr, net.ErrClosed) || isTimeout(c.readErr) {
+		return nil
+	}
+	return c.readErr
 }
 
 // timedOut reports whether reading stopped on a deadline.

@@ -13,6 +13,13 @@
 //	...
 //	srv.Close()                               // ends every publisher and waits
 //
+// RTMPS (RTMP inside TLS: rtmps://HOST/live) is a second listener of the
+// same Server, Options.TLSAddr with Options.TLSConfig (the daemon's reloading
+// certificate, TLS 1.2 or later); its connections take the same path as
+// RTMP ones. The TLS handshake runs on the connection's goroutine within
+// HandshakeTimeout; a failed one counts liveorigin_rtmp_errors_total{reason=
+// "handshake"}.
+//
 // Supported: legacy FLV H.264 (codec id 7) and AAC (sound format 10);
 // enhanced RTMP (E-RTMP v1/v2, OBS 30+) 'avc1', 'hvc1' and 'av01' video and
 // 'mp4a' and 'Opus' audio, including the default track (id 0) of a

@@ -327,6 +327,9 @@ func (h *handler) outcome() (reason string, cause error) {
 	case h.c.shutdown.Load():
 		return "", fmt.Errorf("rtmp: %w", ingest.ErrClosed)
 	case !h.c.handshaken.Load():
+		if err := h.c.tlsFailure(); err != nil {
+			return reasonHandshake, fmt.Errorf("TLS handshake failed (RTMPS): %w", err)
+		}
 		if h.c.bytesRead == 0 {
 			return "", nil
 		}

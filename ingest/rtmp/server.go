@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,12 @@ import (
 type Options struct {
 	// Addr is the TCP address to listen on. Default ":1935".
 	Addr string
+	// TLSAddr is the TCP address of the RTMPS listener: RTMP inside TLS
+	// (rtmps://HOST/live), the same publishing as on Addr. Default: none.
+	TLSAddr string
+	// TLSConfig is the RTMPS listener's TLS configuration (its certificate).
+	// Required with TLSAddr.
+	TLSConfig *tls.Config
 	// Publisher receives the published streams. Required.
 	Publisher ingest.Publisher
 	// Logger receives connection and publish events. Default: discard.
@@ -70,13 +77,18 @@ const (
 // ErrServerClosed is returned by Listen and Serve after Close.
 var ErrServerClosed = errors.New("rtmp: server closed")
 
+// ErrTLSListen is wrapped by the error of Listen when the RTMPS address
+// could not be bound (the RTMP one could).
+var ErrTLSListen = errors.New("rtmps: listen")
+
 // Server accepts RTMP publishers (OBS, ffmpeg: rtmp://HOST/live, stream
 // key NAME) and hands their streams to the Publisher.
 type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	lib     *gortmp.Server
+	lib     *gortmp.Server // serves ln
+	tlsLib  *gortmp.Server // serves tlsLn; nil without TLSAddr
 
 	// ctx is the parent of every publish session; Close cancels it.
 	ctx    context.Context
@@ -84,6 +96,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	ln        *listener
+	tlsLn     *listener // RTMPS; nil without TLSAddr
 	conns     map[*conn]struct{}
 	closed    bool
 	serving   bool
@@ -123,6 +136,9 @@ func New(o Options) (*Server, error) {
 			*d.v = d.def
 		}
 	}
+	if (o.TLSAddr == "") != (o.TLSConfig == nil) {
+		return nil, errors.New("rtmp: Options.TLSAddr and TLSConfig go together")
+	}
 	if o.MaxTagSize < 0 {
 		return nil, fmt.Errorf("rtmp: Options.MaxTagSize is negative (%d)", o.MaxTagSize)
 	}
@@ -144,11 +160,16 @@ func New(o Options) (*Server, error) {
 		serveDone: make(chan struct{}),
 	}
 	s.lib = gortmp.NewServer(&gortmp.ServerConfig{OnConnect: s.onConnect})
+	if o.TLSAddr != "" {
+		// go-rtmp serves one listener per server; both hand their
+		// connections to the same onConnect.
+		s.tlsLib = gortmp.NewServer(&gortmp.ServerConfig{OnConnect: s.onConnect})
+	}
 	return s, nil
 }
 
-// Listen binds the listen address, so that Addr reports the port chosen
-// for ":0". Serve calls it when it has not been called.
+// Listen binds the listen addresses, so that Addr and TLSAddr report the
+// ports chosen for ":0". Serve calls it when it has not been called.
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,9 +183,31 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("rtmp: listen: %w", err)
 	}
+	if s.opts.TLSAddr != "" {
+		raw, err := net.Listen("tcp", s.opts.TLSAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("%w: %w", ErrTLSListen, err)
+		}
+		// The TLS handshake runs on the connection's goroutine, at its
+		// first read, within HandshakeTimeout (onConnect).
+		s.tlsLn = &listener{Listener: tls.NewListener(raw, s.opts.TLSConfig), s: s, done: make(chan struct{}), tls: true}
+		s.log.Info("rtmps listening", "addr", raw.Addr().String())
+	}
 	s.ln = &listener{Listener: ln, s: s, done: make(chan struct{})}
 	s.log.Info("rtmp listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// TLSAddr returns the bound RTMPS address, or nil before Listen and
+// without Options.TLSAddr.
+func (s *Server) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
 }
 
 // Addr returns the bound address, or nil before Listen.
@@ -197,11 +240,21 @@ func (s *Server) Serve() error {
 		return errors.New("rtmp: already serving")
 	}
 	s.serving = true
-	ln := s.ln
+	ln, tlsLn := s.ln, s.tlsLn
 	s.mu.Unlock()
 	defer close(s.serveDone)
 
+	// Both accept loops return only once closed (listener.Accept).
+	tlsDone := make(chan error, 1)
+	if tlsLn != nil {
+		go func() { tlsDone <- s.tlsLib.Serve(tlsLn) }()
+	} else {
+		tlsDone <- nil
+	}
 	err := s.lib.Serve(ln)
+	if tlsErr := <-tlsDone; err == nil {
+		err = tlsErr
+	}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -226,15 +279,20 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	ln := s.ln
+	lns := []*listener{s.ln, s.tlsLn}
 	s.mu.Unlock()
 
 	s.cancel()
 	// go-rtmp's Close marks the server done before closing the listener,
 	// so its accept loop returns instead of retrying.
 	_ = s.lib.Close()
-	if ln != nil {
-		ln.close()
+	if s.tlsLib != nil {
+		_ = s.tlsLib.Close()
+	}
+	for _, ln := range lns {
+		if ln != nil {
+			ln.close()
+		}
 	}
 	for _, c := range conns {
 		c.cut()
@@ -307,6 +365,7 @@ const maxChunkStreams = 64
 type listener struct {
 	net.Listener
 	s    *Server
+	tls  bool // RTMPS
 	once sync.Once
 	done chan struct{}
 }
@@ -338,7 +397,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			_ = nc.Close()
 			return nil, net.ErrClosed
 		}
-		l.s.log.Debug("rtmp connection accepted", "remote", nc.RemoteAddr().String())
+		l.s.log.Debug("rtmp connection accepted", "remote", nc.RemoteAddr().String(), "tls", l.tls)
 		return c, nil
 	}
 }
