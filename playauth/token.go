@@ -178,6 +178,9 @@ func (v *Verifier) Check(token string, req Request) Reason {
 		return ReasonMalformed
 	}
 	var sig [sha256.Size]byte
+	if len(t.sig) != b64.EncodedLen(len(sig)) {
+		return ReasonMalformed
+	}
 	if n, err := b64.Decode(sig[:], []byte(t.sig)); err != nil || n != len(sig) {
 		return ReasonMalformed
 	}
