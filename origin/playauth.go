@@ -110,6 +110,27 @@ func cutToken(path, name, token string) (head, tail string, ok bool) {
 	return path[:n], rest, true
 }
 
+// logPath is path for a log line or a span: a playback token is
+// replaced by "REDACTED" (it is a credential while it lives). A path
+// without a token is returned as it is, without allocating.
+func logPath(path string) string {
+	const live = "/" + ingest.App + "/"
+	rest, ok := strings.CutPrefix(path, live)
+	if !ok {
+		return path
+	}
+	name, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return path
+	}
+	rest, ok = strings.CutPrefix(rest, playauth.PathSegment+"/")
+	if !ok {
+		return path
+	}
+	_, rest, _ = strings.Cut(rest, "/")
+	return live + name + "/" + playauth.PathSegment + "/REDACTED/" + rest
+}
+
 // clientAddr is the viewer's address: the first element of header when
 // one is named, the connection's peer otherwise.
 func clientAddr(r *http.Request, header string) netip.Addr {

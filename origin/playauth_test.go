@@ -249,6 +249,20 @@ func TestCutToken(t *testing.T) {
 	}
 }
 
+func TestLogPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/live/demo/t/v1.k1.1.L2.AB.SIG/v0/1.m4s": "/live/demo/t/REDACTED/v0/1.m4s",
+		"/live/demo/t/v1.k1.1.L2.AB.SIG":          "/live/demo/t/REDACTED/",
+		"/live/demo/v0/1.m4s":                     "/live/demo/v0/1.m4s",
+		"/live/demo/index.m3u8":                   "/live/demo/index.m3u8",
+		"/time":                                   "/time",
+	} {
+		if got := logPath(in); got != want {
+			t.Errorf("logPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestMintTokenAPI(t *testing.T) {
 	f := newSignedFixture(t, "")
 	post := func(h http.Handler, body string) (int, map[string]string) {

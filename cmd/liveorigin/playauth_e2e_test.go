@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liveorigin/liveorigin/packager"
+	"github.com/liveorigin/liveorigin/playauth"
+)
+
+const (
+	playKey1 = "playback-key-one-0123456789abcdef0123"
+	playKey2 = "playback-key-two-fedcba9876543210fedc"
+)
+
+// mintToken asks the admin API for a signed URL of stream.
+func mintToken(t *testing.T, a *fileApp, body string) map[string]string {
+	t.Helper()
+	req, err := http.NewRequest("POST", a.admin+"/api/v1/tokens", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token1)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /api/v1/tokens %s: %d %v %v", body, resp.StatusCode, doc, err)
+	}
+	return doc
+}
+
+// changeSignature changes one character of a signed path's token.
+func changeSignature(path, tok string) string {
+	c := "A"
+	if tok[len(tok)-1] == 'A' {
+		c = "B"
+	}
+	return strings.Replace(path, tok, tok[:len(tok)-1]+c, 1)
+}
+
+// Signed playback with real ffmpeg, publishing over RTMP and playing: a
+// URL minted by the admin API plays in ffmpeg as HLS and as DASH; the
+// plain URL, the URL with a changed character, and an expired token get
+// 403 on the playlist and on a segment; a key rotation through reloads
+// keeps the old key's tokens working until the key is removed.
+func TestSignedPlaybackWithFFmpeg(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	// Regular HLS and DASH: ffmpeg's DASH reader and LL-DASH do not mix
+	// (TestEndToEndRTMPToHLSAndDASH); the low-latency objects are covered
+	// in origin's tests.
+	base := listeners + "segment-target: 1s\nwindow: 6s\nlow-latency: false\nlog-level: debug\nadmin-token: " + token1 +
+		"\nplayback-token-streams: paid\n"
+	a := startFromFile(t, base+"playback-token-key:\n  k1: "+playKey1+"\n", nil)
+	publish(t, a.rtmpURL+"paid", 30)
+	waitFor(t, a.testApp, "paid", 20*time.Second, "three segments", func(tl *packager.Timeline) bool {
+		return len(tl.Tracks) == 2 && len(tl.Tracks[0].Segments) >= 3 && len(tl.Tracks[1].Segments) >= 3
+	})
+	doc := mintToken(t, a, `{"stream": "paid", "ttl": "10m"}`)
+	tok := doc["token"]
+
+	// ffmpeg's DASH reader starts at the live edge and waits there: 5 s
+	// asked, at least 2 s of frames.
+	for _, tc := range []struct {
+		kind    string
+		seconds int
+	}{{"hls", 3}, {"dash", 5}} {
+		frames := play(t, a.base+doc[tc.kind], tc.seconds)
+		t.Logf("ffmpeg decoded %d frames of the signed %s URL in %d s", frames, tc.kind, tc.seconds)
+		if frames < 60 {
+			t.Errorf("ffmpeg decoded %d frames of the signed %s URL", frames, tc.kind)
+		}
+	}
+
+	media := string(mustGet(t, a.base+"/live/paid/t/"+tok+"/v0.m3u8"))
+	seg := reSeg.FindString(media)
+	if seg == "" {
+		t.Fatalf("no segment in\n%s", media)
+	}
+	signed := func(tok, object string) string { return a.base + playauth.SignedPath("paid", tok, object) }
+	expired, err := playauth.Sign(playauth.Key{ID: "k1", Secret: []byte(playKey1)},
+		playauth.Claims{Prefix: playauth.StreamPrefix("paid"), Expires: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, object := range []string{"index.m3u8", "v0.m3u8", "manifest.mpd", seg} {
+		for _, tc := range []struct {
+			what, url, reason string
+		}{
+			{"no token", a.base + "/live/paid/" + object, "missing"},
+			{"a changed character", changeSignature(signed(tok, object), tok), "bad_signature"},
+			{"an expired token", signed(expired, object), "expired"},
+		} {
+			code, h, body := get(t, tc.url)
+			if code != http.StatusForbidden || !strings.Contains(string(body), tc.reason) {
+				t.Errorf("%s, %s: %d %q, want 403 %s", object, tc.what, code, body, tc.reason)
+			}
+			if h.Get("CDN-Cache-Control") != "no-store" || h.Get("Cache-Control") != "private, max-age=2" {
+				t.Errorf("%s, %s: cached as %q / %q", object, tc.what, h.Get("Cache-Control"), h.Get("CDN-Cache-Control"))
+			}
+		}
+	}
+	// Another stream is open, and the token does not cover it.
+	publish(t, a.rtmpURL+"free", 30)
+	waitFor(t, a.testApp, "free", 20*time.Second, "a segment of each track", func(tl *packager.Timeline) bool {
+		return len(tl.Tracks) == 2 && len(tl.Tracks[0].Segments) >= 1 && len(tl.Tracks[1].Segments) >= 1
+	})
+	mustGet(t, a.base+"/live/free/index.m3u8")
+	if code, _, _ := get(t, a.base+"/live/free/t/"+tok+"/index.m3u8"); code != http.StatusForbidden {
+		t.Errorf("paid's token on stream free: %d", code)
+	}
+
+	// Rotation: k2 signs from now on, k1's tokens still play.
+	writeConfig(t, a.file, base+"playback-token-key:\n  k1: "+playKey1+"\n  k2: "+playKey2+"\nplayback-token-signing-key: k2\n")
+	if res, err := a.reloadConfig(); err != nil || len(res.NeedsRestart) != 0 {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	tok2 := mintToken(t, a, `{"stream": "paid"}`)["token"]
+	if !strings.HasPrefix(tok2, "v1.k2.") {
+		t.Errorf("minted after the rotation with %q", tok2)
+	}
+	mustGet(t, signed(tok, "v0.m3u8"))
+	mustGet(t, signed(tok2, seg))
+	// k1 removed: its tokens are refused.
+	writeConfig(t, a.file, base+"playback-token-key:\n  k2: "+playKey2+"\n")
+	if _, err := a.reloadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := get(t, signed(tok, "v0.m3u8")); code != http.StatusForbidden {
+		t.Errorf("a token of the removed key: %d", code)
+	}
+	mustGet(t, signed(tok2, "v0.m3u8"))
+
+	metrics := string(mustGet(t, a.admin+"/metrics"))
+	for _, reason := range []string{"missing", "bad_signature", "expired", "wrong_path"} {
+		if !strings.Contains(metrics, `liveorigin_playback_token_refusals_total{reason="`+reason+`"}`) ||
+			strings.Contains(metrics, `liveorigin_playback_token_refusals_total{reason="`+reason+`"} 0`+"\n") {
+			t.Errorf("no %s refusal counted", reason)
+		}
+	}
+	logs := a.logs.String()
+	if !strings.Contains(logs, "playback token refused") {
+		t.Error("no refusal logged at debug")
+	}
+	for _, secret := range []string{tok, tok2, expired, playKey1, playKey2} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log shows a token or a key (%.12s...)", secret)
+		}
+	}
+}
+
+func TestPlaybackTokenConfig(t *testing.T) {
+	cfg, errs := loadConfig([]string{"--playback-token-key", "k1=" + playKey1, "--playback-token-streams", "a, b"},
+		envMap(map[string]string{"LIVEORIGIN_PLAYBACK_TOKEN_MAX_LIFETIME": "2h"}), io.Discard)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	p, _ := cfg.playbackPolicy()
+	if !p.Protected("a") || !p.Protected("b") || p.Protected("c") || p.MaxLifetime() != 2*time.Hour {
+		t.Errorf("policy from %+v", cfg)
+	}
+	if off, errs := defaultConfig().playbackPolicy(); off != nil || errs != nil {
+		t.Errorf("the default is not off: %v %v", off, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--playback-token-streams", "*"}, "no playback-token-key is set"},
+		{[]string{"--playback-token-key", "k1=short-secret"}, "the secret must be at least 32 bytes"},
+		{[]string{"--playback-token-key", "k.1=" + playKey1}, `key id "k.1"`},
+		{[]string{"--playback-token-key", "k1=" + playKey1, "--playback-token-key", "k2=" + playKey2}, "name the one that signs"},
+		{[]string{"--playback-token-key", "k1=" + playKey1, "--playback-token-signing-key", "k3"}, `no playback-token-key has the id "k3"`},
+		{[]string{"--playback-token-key", "k1=" + playKey1, "--playback-token-streams", "a/b"}, "playback-token-streams a/b"},
+		{[]string{"--playback-token-client-ip-header", "X Forwarded"}, "is not a header name"},
+	} {
+		_, errs := loadConfig(tc.args, envMap(nil), io.Discard)
+		got := fmt.Sprint(errs)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %s, want %q", tc.args, got, tc.want)
+		}
+		if strings.Contains(got, "short-secret") || strings.Contains(got, playKey1) {
+			t.Errorf("%v: an error shows the key: %s", tc.args, got)
+		}
+	}
+}
