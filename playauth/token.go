@@ -3,6 +3,7 @@ package playauth
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -74,7 +75,7 @@ var b64 = base64.RawURLEncoding
 //
 // EXPIRES is unix seconds in decimal, PREFIX and IP are base64url without
 // padding (IP empty when unbound), SIG is base64url without padding of
-// HMAC-SHA256(secret, every byte before ".SIG"). docs/security.md is the
+// HMAC-SHA256(secret, every byte before ".SIG"), compared as text. docs/security.md is the
 // normative description, for CDN edge functions.
 func Sign(k Key, c Claims) (string, error) {
 	if err := checkKey(k); err != nil {
@@ -177,11 +178,10 @@ func (v *Verifier) Check(token string, req Request) Reason {
 	if !ok {
 		return ReasonMalformed
 	}
-	var sig [sha256.Size]byte
-	if len(t.sig) != b64.EncodedLen(len(sig)) {
-		return ReasonMalformed
-	}
-	if n, err := b64.Decode(sig[:], []byte(t.sig)); err != nil || n != len(sig) {
+	// The signature is compared as text, with the MAC encoded here: its
+	// last character carries two unused bits, so comparing decoded bytes
+	// would accept a changed character.
+	if len(t.sig) != b64.EncodedLen(sha256.Size) {
 		return ReasonMalformed
 	}
 	var k *verifyKey
@@ -195,8 +195,10 @@ func (v *Verifier) Check(token string, req Request) Reason {
 	st.h.Reset()
 	st.buf = append(st.buf[:0], token[:len(token)-len(t.sig)-1]...)
 	st.h.Write(st.buf)
-	good := hmac.Equal(st.h.Sum(st.sum[:0]), sig[:])
+	var want [43]byte // b64.EncodedLen(sha256.Size)
+	b64.Encode(want[:], st.h.Sum(st.sum[:0]))
 	k.pool.Put(st)
+	good := subtle.ConstantTimeCompare(want[:], []byte(t.sig)) == 1
 	if !good {
 		return ReasonBadSignature
 	}

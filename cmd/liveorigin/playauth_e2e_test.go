@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +193,100 @@ func TestPlaybackTokenConfig(t *testing.T) {
 		}
 		if strings.Contains(got, "short-secret") || strings.Contains(got, playKey1) {
 			t.Errorf("%v: an error shows the key: %s", tc.args, got)
+		}
+	}
+}
+
+// The edge check of docs/security.md, run by node against tokens the
+// origin signs: it agrees with the origin on every case, so the format as
+// written there is enough for a CDN edge function.
+func TestEdgeCheckInSecurityDoc(t *testing.T) {
+	requireTools(t, "node")
+	doc, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, js, ok := strings.Cut(string(doc), "```js\n")
+	js, _, ok2 := strings.Cut(js, "```")
+	if !ok || !ok2 || !strings.Contains(js, "async function checkPlaybackToken") {
+		t.Fatal("no edge check in docs/security.md")
+	}
+	k1 := playauth.Key{ID: "k1", Secret: []byte(playKey1)}
+	now := time.Unix(1795000000, 0)
+	sign := func(c playauth.Claims) string {
+		if c.Prefix == "" {
+			c.Prefix = "/live/demo/"
+		}
+		if c.Expires.IsZero() {
+			c.Expires = now.Add(time.Hour)
+		}
+		tok, err := playauth.Sign(k1, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := sign(playauth.Claims{})
+	bound := sign(playauth.Claims{ClientIP: netip.MustParseAddr("2001:db8::7")})
+	type tcase struct {
+		Path   string `json:"path"`
+		IP     string `json:"ip"`
+		Reason string `json:"reason"`
+	}
+	cases := []tcase{
+		{"/live/demo/t/" + good + "/v0/1795000000000.m4s", "192.0.2.1", ""},
+		{"/live/demo/t/" + good + "/index.m3u8", "192.0.2.1", ""},
+		{"/live/demo/t/" + changeSignature(good, good) + "/index.m3u8", "192.0.2.1", "bad_signature"},
+		{"/live/demo/t/" + strings.Replace(good, ".k1.", ".k9.", 1) + "/index.m3u8", "192.0.2.1", "bad_signature"},
+		{"/live/demo/t/" + sign(playauth.Claims{Expires: now}) + "/index.m3u8", "192.0.2.1", "expired"},
+		{"/live/other/t/" + good + "/index.m3u8", "192.0.2.1", "wrong_path"},
+		{"/live/demo/t/" + bound + "/index.m3u8", "2001:db8::7", ""},
+		{"/live/demo/t/" + bound + "/index.m3u8", "2001:db8::8", "wrong_ip"},
+		{"/live/demo/t/v1.k1.x/index.m3u8", "192.0.2.1", "malformed"},
+		{"/live/demo/index.m3u8", "192.0.2.1", "missing"},
+	}
+	v, _ := playauth.NewVerifier(k1)
+	for i, tc := range cases {
+		// The origin's answer, for the same request.
+		head, rest, _ := strings.Cut(strings.TrimPrefix(tc.Path, "/live/"), "/")
+		tok, tail, _ := strings.Cut(strings.TrimPrefix(rest, "t/"), "/")
+		if !strings.HasPrefix(rest, "t/") {
+			continue
+		}
+		got := v.Check(tok, playauth.Request{Head: "/live/" + head + "/", Tail: tail, Client: netip.MustParseAddr(tc.IP), Now: now})
+		if string(got) != tc.Reason {
+			t.Errorf("case %d: the origin says %q, the table %q", i, got, tc.Reason)
+		}
+	}
+	input, _ := json.Marshal(cases)
+	script := js + `
+const cases = ` + string(input) + `;
+(async () => {
+  for (const c of cases) {
+    const r = await checkPlaybackToken(new URL("https://cdn.example.com" + c.path + "?_HLS_msn=5"), c.ip,
+      { k1: "` + playKey1 + `" }, ` + strconv.FormatInt(now.Unix(), 10) + `);
+    console.log(JSON.stringify(r));
+  }
+})();
+`
+	out, err := exec.Command("node", "-e", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("node printed %d lines for %d cases:\n%s", len(lines), len(cases), out)
+	}
+	for i, tc := range cases {
+		var r struct{ Reason, CacheKey string }
+		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
+			t.Fatalf("case %d: %q: %v", i, lines[i], err)
+		}
+		if r.Reason != tc.Reason {
+			t.Errorf("case %d (%s): the edge check says %q, want %q", i, tc.Path, r.Reason, tc.Reason)
+		}
+		if tc.Reason == "" && strings.Contains(r.CacheKey, "/t/") {
+			t.Errorf("case %d: cache key %q keeps the token", i, r.CacheKey)
 		}
 	}
 }
