@@ -290,3 +290,42 @@ const cases = ` + string(input) + `;
 		}
 	}
 }
+
+// hls.js in headless Chromium plays a signed LL-HLS URL: every request it
+// makes (playlists with blocking reloads, init segments, parts, segments)
+// carries the token through the relative URIs, at low latency
+// (TestLowLatencyInBrowser's publisher and bound).
+func TestSignedPlaybackInBrowser(t *testing.T) {
+	requireTools(t, "ffmpeg", "node", "chromium")
+	if _, err := os.Stat("../../test/players/node_modules/playwright-core"); err != nil {
+		t.Fatal("player libraries missing: run `make deps` (npm ci in test/players)")
+	}
+	a := startFromFile(t, listeners+"admin-token: "+token1+"\nplayback-token-streams: \"*\"\n"+
+		"playback-token-key:\n  k1: "+playKey1+"\n", nil)
+	publishLive(t, a.rtmpURL+"signed", 40)
+	waitFor(t, a.testApp, "signed", 20*time.Second, "two segments and a part", twoSegments)
+	doc := mintToken(t, a, `{"stream": "signed", "ttl": "5m"}`)
+	r, err := playInBrowser("hls", a.base+doc["hls"], 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hls.js: %+v", r)
+	if len(r.Errors) > 0 {
+		t.Errorf("hls.js reported errors: %v", r.Errors)
+	}
+	if r.Width != 320 || r.Height != 240 || r.Played < 10 {
+		t.Errorf("hls.js: picture %dx%d, played %.1f s of media in %v s", r.Width, r.Height, r.Played, r.Wall)
+	}
+	if r.LatencyMedian <= 0 || r.LatencyMedian > 2.5 {
+		t.Errorf("hls.js held %.3f s behind live, want under 2.5 s", r.LatencyMedian)
+	}
+	metrics := string(mustGet(t, a.admin+"/metrics"))
+	for _, reason := range playauth.Reasons {
+		if !strings.Contains(metrics, `liveorigin_playback_token_refusals_total{reason="`+string(reason)+`"} 0`+"\n") {
+			t.Errorf("a request of hls.js was refused (%s)", reason)
+		}
+	}
+	if !strings.Contains(metrics, `liveorigin_http_requests_total{code="200",kind="part"}`) {
+		t.Error("hls.js fetched no part")
+	}
+}
