@@ -116,6 +116,13 @@ func TestBadConfigs(t *testing.T) {
 		{name: "secret header", args: []string{"--origin-secret-header", "X Secret"}, want: []string{`origin-secret-header: "X Secret" is not a header name`}},
 		{name: "bool flag", args: []string{"--low-latency=maybe"}, want: []string{`--low-latency: "maybe" is not true or false`}},
 		{name: "purge not a list", file: "purge:\n  type: varnish\n", want: []string{"purge: want a list of backends"}},
+		{name: "token streams without key", args: []string{"--playback-token-streams", "*"}, want: []string{"no playback-token-key is set"}},
+		{name: "short token key", args: []string{"--playback-token-key", "k1=short-secret"}, want: []string{"the secret must be at least 32 bytes"}},
+		{name: "token key id", args: []string{"--playback-token-key", "k.1=" + playKey1}, want: []string{`key id "k.1"`}},
+		{name: "two token keys", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-key", "k2=" + playKey2}, want: []string{"name the one that signs"}},
+		{name: "unknown signing key", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-signing-key", "k3"}, want: []string{`no playback-token-key has the id "k3"`}},
+		{name: "token stream name", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-streams", "a/b"}, want: []string{"playback-token-streams a/b"}},
+		{name: "client ip header", args: []string{"--playback-token-client-ip-header", "X Forwarded"}, want: []string{"is not a header name"}},
 		{name: "purge unknown key", file: "purge:\n  - type: varnish\n    urll: http://127.0.0.1:6081\n", want: []string{"field urll not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
