@@ -62,6 +62,9 @@ func newTokenRefusals(reg prometheus.Registerer) (tokenRefusals, error) {
 // whose kind comes from the object's name.
 func (s *Server) protect(kind Kind, h func(w http.ResponseWriter, r *http.Request) Kind) func(w http.ResponseWriter, r *http.Request) Kind {
 	return func(w http.ResponseWriter, r *http.Request) Kind {
+		if chi.URLParam(r, "token") == "" && strings.Contains(r.URL.RawQuery, playauth.QueryParam+"=") {
+			return s.redirectQueryToken(w, r, kind)
+		}
 		reason := s.checkToken(r)
 		if reason == "" {
 			return h(w, r)
@@ -72,6 +75,40 @@ func (s *Server) protect(kind Kind, h func(w http.ResponseWriter, r *http.Reques
 		s.refuseToken(w, r, kind, reason)
 		return kind
 	}
+}
+
+// redirectQueryToken answers a URL with the token in its query,
+// /live/NAME/index.m3u8?token=TOKEN: a good token is redirected (302) to
+// the same object under /live/NAME/t/TOKEN/, where the relative URIs of
+// the documents carry it on; a bad one is refused as in the path.
+func (s *Server) redirectQueryToken(w http.ResponseWriter, r *http.Request, kind Kind) Kind {
+	if kind == "" {
+		kind, _, _ = objectKind(chi.URLParam(r, "object"))
+	}
+	st := s.playAuth.Load()
+	name := chi.URLParam(r, "name")
+	q := r.URL.Query()
+	token := q.Get(playauth.QueryParam)
+	q.Del(playauth.QueryParam)
+	head := playauth.StreamPrefix(name)
+	tail, ok := strings.CutPrefix(r.URL.Path, head)
+	reason := playauth.ReasonMalformed
+	if ok {
+		reason = st.policy.Check(token, playauth.Request{Head: head, Tail: tail, Client: clientAddr(r, st.ipHeader), Now: s.opts.Now()})
+	}
+	if reason != "" {
+		s.refuseToken(w, r, kind, reason)
+		return kind
+	}
+	loc := playauth.SignedPath(name, token, tail)
+	if rest := q.Encode(); rest != "" {
+		loc += "?" + rest
+	}
+	h := w.Header()
+	cachePolicy(h, cacheInput{kind: kind, status: http.StatusFound, stream: name, keys: s.cache.keysFor(name)})
+	h.Set("Location", loc)
+	w.WriteHeader(http.StatusFound)
+	return kind
 }
 
 // checkToken decides on the request's token; "" lets it through.

@@ -229,6 +229,35 @@ func TestSignedPlaybackClientIPHeader(t *testing.T) {
 	}
 }
 
+// A token in the query: a redirect to the path form, keeping the other
+// parameters; a bad one is refused at once.
+func TestSignedPlaybackQueryToken(t *testing.T) {
+	f := newSignedFixture(t, "")
+	tok := f.sign(t, signKey, playauth.Claims{})
+	for _, tc := range []struct {
+		path, location string
+	}{
+		{"/live/demo/index.m3u8?token=" + tok, "/live/demo/t/" + tok + "/index.m3u8"},
+		{"/live/demo/manifest.mpd?token=" + tok, "/live/demo/t/" + tok + "/manifest.mpd"},
+		{"/live/demo/v0.m3u8?_HLS_skip=YES&token=" + tok, "/live/demo/t/" + tok + "/v0.m3u8?_HLS_skip=YES"},
+	} {
+		resp := f.do(t, "GET", tc.path)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.location || resp.Header.Get("Cache-Control") != "no-store" ||
+			resp.Header.Get("CDN-Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %q %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Cache-Control"))
+			continue
+		}
+		if resp := f.do(t, "GET", tc.location); resp.StatusCode != 200 {
+			t.Errorf("%s: %d", tc.location, resp.StatusCode)
+		}
+	}
+	for _, bad := range []string{changeOne(tok), "", f.sign(t, signKey, playauth.Claims{Prefix: "/live/other/"})} {
+		if resp := f.do(t, "GET", "/live/demo/index.m3u8?token="+bad); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("token %q in the query: %d", bad, resp.StatusCode)
+		}
+	}
+}
+
 func TestCutToken(t *testing.T) {
 	for _, tc := range []struct {
 		path, name, token, head, tail string

@@ -89,7 +89,8 @@ const (
 // (403) answers are never stored by a shared cache; unknown objects are,
 // briefly (404); gone ones for a minute (410). A 403 for a playback token
 // is kept by the viewer's browser for a moment (private), never by a CDN,
-// which may key it without the token (docs/security.md).
+// which may key it without the token (docs/security.md); the redirect of a
+// token in the query to the path is not stored (302).
 func cachePolicy(h http.Header, in cacheInput) {
 	switch {
 	case in.status == http.StatusOK && (in.kind == KindInit || in.kind == KindSegment || in.kind == KindPart):
@@ -143,6 +144,10 @@ func cacheLifetimes(in cacheInput) (browser, cdn string) {
 		browser = "public, max-age=" + strconv.Itoa(goneTTL)
 	case in.status == http.StatusForbidden && in.tokenRefused:
 		browser, cdn = "private, max-age="+strconv.Itoa(tokenRefusedTTL), "no-store"
+	case in.status == http.StatusFound:
+		// A signed URL's redirect from the query to the path form
+		// (playauth.go): one per viewer, never worth storing.
+		browser = "no-store"
 	case in.status >= 400:
 		browser = "no-store"
 	case in.kind == KindInit || in.kind == KindSegment || in.kind == KindPart:

@@ -150,3 +150,8 @@ func SignedPath(stream, token, object string) string {
 // PathSegment is the path segment that introduces the token:
 // /live/NAME/t/TOKEN/...
 const PathSegment = "t"
+
+// QueryParam is the query parameter a token may come in instead:
+// /live/NAME/index.m3u8?token=TOKEN. The origin redirects such a request
+// to SignedPath, so that the relative URIs of the documents carry the token.
+const QueryParam = "token"
