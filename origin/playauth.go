@@ -62,7 +62,10 @@ func newTokenRefusals(reg prometheus.Registerer) (tokenRefusals, error) {
 // whose kind comes from the object's name.
 func (s *Server) protect(kind Kind, h func(w http.ResponseWriter, r *http.Request) Kind) func(w http.ResponseWriter, r *http.Request) Kind {
 	return func(w http.ResponseWriter, r *http.Request) Kind {
-		if chi.URLParam(r, "token") == "" && strings.Contains(r.URL.RawQuery, playauth.QueryParam+"=") {
+		// A token in the query, on a stream that needs one (elsewhere a
+		// "token" parameter may be a CDN's own, and is ignored as before).
+		if chi.URLParam(r, "token") == "" && strings.Contains(r.URL.RawQuery, playauth.QueryParam+"=") &&
+			s.playAuth.Load().policy.Protected(chi.URLParam(r, "name")) {
 			return s.redirectQueryToken(w, r, kind)
 		}
 		reason := s.checkToken(r)
@@ -77,8 +80,8 @@ func (s *Server) protect(kind Kind, h func(w http.ResponseWriter, r *http.Reques
 	}
 }
 
-// redirectQueryToken answers a URL with the token in its query,
-// /live/NAME/index.m3u8?token=TOKEN: a good token is redirected (302) to
+// redirectQueryToken answers a URL of a protected stream with the token
+// in its query, /live/NAME/index.m3u8?token=TOKEN: a good token is redirected (302) to
 // the same object under /live/NAME/t/TOKEN/, where the relative URIs of
 // the documents carry it on; a bad one is refused as in the path.
 func (s *Server) redirectQueryToken(w http.ResponseWriter, r *http.Request, kind Kind) Kind {

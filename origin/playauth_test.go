@@ -229,8 +229,8 @@ func TestSignedPlaybackClientIPHeader(t *testing.T) {
 	}
 }
 
-// A token in the query: a redirect to the path form, keeping the other
-// parameters; a bad one is refused at once.
+// A token in the query of a protected stream: a redirect to the path
+// form, keeping the other parameters; a bad one is refused at once.
 func TestSignedPlaybackQueryToken(t *testing.T) {
 	f := newSignedFixture(t, "")
 	tok := f.sign(t, signKey, playauth.Claims{})
@@ -255,6 +255,13 @@ func TestSignedPlaybackQueryToken(t *testing.T) {
 		if resp := f.do(t, "GET", "/live/demo/index.m3u8?token="+bad); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("token %q in the query: %d", bad, resp.StatusCode)
 		}
+	}
+	// On a stream that needs no token, a "token" parameter may be a CDN's
+	// own: ignored.
+	p, _ := playauth.NewPolicy(playauth.Options{Keys: []playauth.Key{signKey}})
+	f.server.SetPlaybackAuth(p, "")
+	if resp := f.do(t, "GET", "/live/demo/index.m3u8?token=cdn-own-token"); resp.StatusCode != 200 {
+		t.Errorf("a CDN's token parameter on an open stream: %d", resp.StatusCode)
 	}
 }
 
