@@ -2,6 +2,7 @@ package origin
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -246,7 +247,7 @@ func (s *Server) tokenRoutes(mutating chi.Router) {
 		}
 		tok, expires, err := p.Mint(req.Stream, ttl, client, s.opts.Now())
 		switch {
-		case err == playauth.ErrNoSigningKey:
+		case errors.Is(err, playauth.ErrNoSigningKey):
 			writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "playback tokens are not configured (set playback-token-key)"})
 			return
 		case err != nil:

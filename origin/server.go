@@ -11,6 +11,9 @@
 //	v0/START.m4s         CMAF media segment, START = tfdt since 1970 (immutable)
 //	v0/part-START.m4s    LL-HLS part (CMAF chunk), START = its tfdt (immutable)
 //
+// and the same under /live/NAME/t/TOKEN/ with a playback token, which a
+// stream in the playback policy requires (playauth.go).
+//
 // Every playlist and MPD is rendered once per change of the stream's window
 // and served as bytes; segments are served from the store without copying.
 // Low latency (blocking.go, growing.go): media playlists answer Blocking
