@@ -199,18 +199,18 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			a.origin.SetOriginSecrets(applied.originSecrets())
 		case "cors-origin":
 			a.origin.SetCORSOrigin(applied.CORSOrigin)
+		case "publish-auth", "stream-key":
+			// Validated by loadConfig; the publishers that start from now
+			// on are checked against the new set, the running ones go on.
+			if keys, errs := applied.keySet(); len(errs) == 0 {
+				a.auth.SetKeys(keys)
+			}
 		case "playback-token-key", "playback-token-signing-key", "playback-token-streams",
 			"playback-token-max-lifetime", "playback-token-client-ip-header":
 			// Validated by loadConfig; requests from now on are checked
 			// against the new policy (set once for several of these).
 			if p, errs := applied.playbackPolicy(); len(errs) == 0 {
 				a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
-			}
-		case "publish-auth", "stream-key":
-			// Validated by loadConfig; the publishers that start from now
-			// on are checked against the new set, the running ones go on.
-			if keys, errs := applied.keySet(); len(errs) == 0 {
-				a.auth.SetKeys(keys)
 			}
 		}
 	}
