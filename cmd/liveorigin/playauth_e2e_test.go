@@ -280,8 +280,9 @@ const cases = ` + string(input) + `;
 	}
 }
 
-// hls.js in headless Chromium plays a signed LL-HLS URL (the token in the
-// query, redirected to the path): every request it makes (playlists with blocking reloads, init segments, parts, segments)
+// hls.js and dash.js in headless Chromium play signed LL-HLS (the token in
+// the query, redirected to the path) and LL-DASH URLs: every request they
+// make (playlists with blocking reloads, init segments, parts, segments)
 // carries the token through the relative URIs (TestLowLatencyInBrowser's
 // publisher).
 func TestSignedPlaybackInBrowser(t *testing.T) {
@@ -291,32 +292,43 @@ func TestSignedPlaybackInBrowser(t *testing.T) {
 	}
 	a := startFromFile(t, listeners+"admin-token: "+token1+"\nplayback-token-streams: \"*\"\n"+
 		"playback-token-key:\n  k1: "+playKey1+"\n", nil)
-	publishLive(t, a.rtmpURL+"signed", 40)
+	publishLive(t, a.rtmpURL+"signed", 50)
 	waitFor(t, a.testApp, "signed", 20*time.Second, "two segments and a part", twoSegments)
 	doc := mintToken(t, a, `{"stream": "signed", "ttl": "5m"}`)
-	// The token in the query: hls.js follows the redirect to the path form
-	// and resolves every URI against it.
-	r, err := playInBrowser("hls", a.base+"/live/signed/index.m3u8?token="+doc["token"], 12)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("hls.js: %+v", r)
-	if len(r.Errors) > 0 {
-		t.Errorf("hls.js reported errors: %v", r.Errors)
-	}
-	// The latency is TestLowLatencyInBrowser's to bound: here a machine
-	// loaded by other work stalls hls.js now and then (seen: 8.5 s played
-	// of 12, 4.6 s behind live, at a load average of 16 on 2 cores).
-	if r.Width != 320 || r.Height != 240 || r.Played < 6 {
-		t.Errorf("hls.js: picture %dx%d, played %.1f s of media in %v s", r.Width, r.Height, r.Played, r.Wall)
+	for _, tc := range []struct {
+		kind, player, url string
+	}{
+		// The token in the query: hls.js follows the redirect to the path
+		// form and resolves every URI against it.
+		{"hls", "hls.js", a.base + "/live/signed/index.m3u8?token=" + doc["token"]},
+		// The path form, LL-DASH.
+		{"dash", "dash.js", a.base + doc["dash"]},
+	} {
+		r, err := playInBrowser(tc.kind, tc.url, 12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %+v", tc.player, r)
+		if len(r.Errors) > 0 {
+			t.Errorf("%s reported errors: %v", tc.player, r.Errors)
+		}
+		// The latency is TestLowLatencyInBrowser's to bound: here a
+		// machine loaded by other work stalls the player now and then
+		// (seen: hls.js played 8.5 s of 12, 4.6 s behind live, at a load
+		// average of 16 on 2 cores).
+		if r.Width != 320 || r.Height != 240 || r.Played < 6 {
+			t.Errorf("%s: picture %dx%d, played %.1f s of media in %v s", tc.player, r.Width, r.Height, r.Played, r.Wall)
+		}
 	}
 	metrics := string(mustGet(t, a.admin+"/metrics"))
 	for _, reason := range playauth.Reasons {
 		if !strings.Contains(metrics, `liveorigin_playback_token_refusals_total{reason="`+string(reason)+`"} 0`+"\n") {
-			t.Errorf("a request of hls.js was refused (%s)", reason)
+			t.Errorf("a request of a player was refused (%s)", reason)
 		}
 	}
-	if !strings.Contains(metrics, `liveorigin_http_requests_total{code="200",kind="part"}`) {
-		t.Error("hls.js fetched no part")
+	for _, kind := range []string{"part", "mpd", "media_playlist_blocking"} {
+		if !strings.Contains(metrics, `liveorigin_http_requests_total{code="200",kind="`+kind+`"}`) {
+			t.Errorf("the players fetched no %s", kind)
+		}
 	}
 }
