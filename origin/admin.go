@@ -182,6 +182,7 @@ func (s *Server) AdminHandler(o AdminOptions) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "applied": nonNil(res.Applied), "needs_restart": nonNil(res.NeedsRestart)})
 	})
 	s.observeRoutes(api, mutating, o)
+	s.tokenRoutes(mutating)
 	api.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 	})

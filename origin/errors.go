@@ -39,7 +39,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, kind Kind, e
 		h.Set("Retry-After", "1")
 	}
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "path", logPath(r.URL.Path), "err", err)
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {

@@ -138,7 +138,7 @@ func (s *Server) serveGrowingSegment(w http.ResponseWriter, r *http.Request, tl 
 	}
 	if err != nil {
 		if !errors.Is(err, errGone) {
-			s.log.Debug("growing segment aborted", "path", r.URL.Path, "request_id", requestID(w), "err", err)
+			s.log.Debug("growing segment aborted", "path", logPath(r.URL.Path), "request_id", requestID(w), "err", err)
 		}
 		abort(w)
 	}

@@ -118,7 +118,7 @@ func (s *Server) startSpan(r *http.Request, id string) trace.Span {
 	ctx := observe.Extract(r.Context(), r.Header)
 	_, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		attribute.String("http.request.method", r.Method),
-		attribute.String("url.path", r.URL.Path),
+		attribute.String("url.path", logPath(r.URL.Path)),
 		attribute.String("liveorigin.request_id", id),
 	))
 	return span
@@ -152,7 +152,7 @@ func (s *Server) accessLog(ctx context.Context, r *http.Request, sw *statusWrite
 	attrs = append(attrs,
 		slog.String("request_id", sw.requestID[0]),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path))
+		slog.String("path", logPath(r.URL.Path)))
 	if r.URL.RawQuery != "" {
 		attrs = append(attrs, slog.String("query", observe.RedactQuery(r.URL.RawQuery)))
 	}

@@ -45,6 +45,8 @@ type cacheInput struct {
 	// stream has parts; ended whether it has ended.
 	segmentTarget, targetDuration time.Duration
 	lowLatency, ended             bool
+	// tokenRefused: a 403 for a playback token (playauth.go).
+	tokenRefused bool
 	// keys are the stream's prebuilt surrogate key headers; nil: built
 	// for this answer.
 	keys *surrogateKeys
@@ -55,6 +57,9 @@ const (
 	immutableTTL = 31536000 // a year: init segments, segments, parts
 	notFoundTTL  = 2        // a short negative TTL: absorbs a burst, a new stream is seen at once
 	goneTTL      = 60       // a segment that left the window, a taken-down stream
+	// tokenRefusedTTL is how long a viewer's browser keeps a 403 for a
+	// playback token; shared caches do not store it.
+	tokenRefusedTTL = 2
 )
 
 // cachePolicy is the one place that decides the caching headers of a
@@ -81,8 +86,11 @@ const (
 // target durations (rfc8216bis Appendix B.1). An ended stream's playlists
 // change only if a new publisher replaces them (which purges them): five
 // segment targets. Not yet available (503), malformed (400) and forbidden
-// (403) answers are never stored; unknown objects are, briefly (404);
-// gone ones for a minute (410).
+// (403) answers are never stored by a shared cache; unknown objects are,
+// briefly (404); gone ones for a minute (410). A 403 for a playback token
+// is kept by the viewer's browser for a moment (private), never by a CDN,
+// which may key it without the token (docs/security.md); the redirect of a
+// token in the query to the path is not stored (302).
 func cachePolicy(h http.Header, in cacheInput) {
 	switch {
 	case in.status == http.StatusOK && (in.kind == KindInit || in.kind == KindSegment || in.kind == KindPart):
@@ -134,6 +142,12 @@ func cacheLifetimes(in cacheInput) (browser, cdn string) {
 		browser = "public, max-age=" + strconv.Itoa(notFoundTTL)
 	case in.status == http.StatusGone:
 		browser = "public, max-age=" + strconv.Itoa(goneTTL)
+	case in.status == http.StatusForbidden && in.tokenRefused:
+		browser, cdn = "private, max-age="+strconv.Itoa(tokenRefusedTTL), "no-store"
+	case in.status == http.StatusFound:
+		// A signed URL's redirect from the query to the path form
+		// (playauth.go): one per viewer, never worth storing.
+		browser = "no-store"
 	case in.status >= 400:
 		browser = "no-store"
 	case in.kind == KindInit || in.kind == KindSegment || in.kind == KindPart:

@@ -11,6 +11,9 @@
 //	v0/START.m4s         CMAF media segment, START = tfdt since 1970 (immutable)
 //	v0/part-START.m4s    LL-HLS part (CMAF chunk), START = its tfdt (immutable)
 //
+// and the same under /live/NAME/t/TOKEN/ with a playback token, which a
+// stream in the playback policy requires (playauth.go).
+//
 // Every playlist and MPD is rendered once per change of the stream's window
 // and served as bytes; segments are served from the store without copying.
 // Low latency (blocking.go, growing.go): media playlists answer Blocking
@@ -37,6 +40,7 @@ import (
 
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/packager"
+	"github.com/liveorigin/liveorigin/playauth"
 )
 
 // Streams is what the origin needs from the packager.
@@ -77,6 +81,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
 	Registerer prometheus.Registerer
+	// PlaybackAuth, when set, is the playback token policy: which
+	// streams need a signed URL, and the keys (playauth.go,
+	// docs/security.md). nil: no stream needs one. ClientIPHeader names
+	// the request header with the viewer's address for tokens bound to
+	// one; "": the connection's address. SetPlaybackAuth replaces both.
+	PlaybackAuth   *playauth.Policy
+	ClientIPHeader string
 	// TracerProvider, when set, makes a server span of every playback
 	// request, a child of the caller's when the request carries a W3C
 	// traceparent. nil: no tracing, and no cost.
@@ -96,6 +107,9 @@ type Server struct {
 	// SetCORSOrigin).
 	secrets    atomic.Pointer[[][]byte]
 	corsOrigin atomic.Pointer[string]
+	// playAuth is the playback token policy in effect (SetPlaybackAuth).
+	playAuth      atomic.Pointer[playAuthState]
+	tokenRefusals tokenRefusals
 	// waiting, when set (tests), is called each time a request starts to
 	// wait for a snapshot newer than tl.
 	waiting func(tl *packager.Timeline)
@@ -137,8 +151,13 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger, metrics: m, viewers: v, cache: renderCache{utcTimingURL: o.UTCTimingURL}}
+	refusals, err := newTokenRefusals(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, log: o.Logger, metrics: m, viewers: v, cache: renderCache{utcTimingURL: o.UTCTimingURL}, tokenRefusals: refusals}
 	s.SetOriginSecrets(o.OriginSecrets)
+	s.SetPlaybackAuth(o.PlaybackAuth, o.ClientIPHeader)
 	s.SetCORSOrigin(o.CORSOrigin)
 	if o.TracerProvider != nil {
 		s.tracer = o.TracerProvider.Tracer(tracerName)
@@ -150,11 +169,15 @@ func New(o Options) (*Server, error) {
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.observeRequests, middleware.GetHead, s.requireSecret, s.cors)
-	prefix := "/" + ingest.App + "/{name}"
-	r.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
-	r.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
-	r.Get(prefix+"/{rendition}.m3u8", s.instrument(s.serveMediaPlaylist))
-	r.Get(prefix+"/{rendition}/{object}", s.instrument(s.serveObject))
+	// Every playback route twice: plain, and with a playback token in the
+	// path (playauth.go), which the relative URIs of the documents keep.
+	stream := "/" + ingest.App + "/{name}"
+	for _, prefix := range []string{stream, stream + "/" + playauth.PathSegment + "/{token}"} {
+		r.Get(prefix+"/index.m3u8", s.instrument(s.protect(KindMultivariant, s.serveMultivariant)))
+		r.Get(prefix+"/manifest.mpd", s.instrument(s.protect(KindMPD, s.serveMPD)))
+		r.Get(prefix+"/{rendition}.m3u8", s.instrument(s.protect(KindMediaList, s.serveMediaPlaylist)))
+		r.Get(prefix+"/{rendition}/{object}", s.instrument(s.protect("", s.serveObject)))
+	}
 	r.Get("/time", s.instrument(s.serveTime))
 	r.NotFound(s.instrument(func(w http.ResponseWriter, r *http.Request) Kind {
 		s.writeError(w, r, KindOther, packager.ErrNotFound)
@@ -282,14 +305,7 @@ func (s *Server) serveDoc(w http.ResponseWriter, r *http.Request, kind Kind, tl 
 // serveObject serves an init segment, a media segment or a part.
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
 	object := chi.URLParam(r, "object")
-	kind := KindSegment
-	partStart, isPart := packager.ParsePartName(object)
-	switch {
-	case strings.HasPrefix(object, "init-"):
-		kind = KindInit
-	case isPart:
-		kind = KindPart
-	}
+	kind, partStart, _ := objectKind(object)
 	tl, err := s.timeline(r)
 	if err != nil {
 		s.writeError(w, r, kind, err)
@@ -329,6 +345,19 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request) Kind {
 		s.writeError(w, r, kind, packager.ErrNotFound)
 	}
 	return kind
+}
+
+// objectKind is the kind of a rendition's object by its name; partStart
+// is a part's start (isPart).
+func objectKind(object string) (kind Kind, partStart uint64, isPart bool) {
+	partStart, isPart = packager.ParsePartName(object)
+	switch {
+	case strings.HasPrefix(object, "init-"):
+		return KindInit, partStart, isPart
+	case isPart:
+		return KindPart, partStart, isPart
+	}
+	return KindSegment, partStart, isPart
 }
 
 // serveImmutable serves the bytes of an init segment, a segment or a part

@@ -172,6 +172,12 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		closeQueues()
 		return nil, err
 	}
+	playback, perrs := cfg.playbackPolicy()
+	if len(perrs) > 0 {
+		registry.Close()
+		closeQueues()
+		return nil, errors.Join(perrs...)
+	}
 	utcTiming := "/time"
 	if cfg.PublicURL != "" {
 		utcTiming = strings.TrimSuffix(cfg.PublicURL, "/") + "/time"
@@ -188,6 +194,9 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 
 		OriginSecrets:      cfg.originSecrets(),
 		OriginSecretHeader: cfg.OriginSecretHeader,
+
+		PlaybackAuth:   playback,
+		ClientIPHeader: cfg.PlaybackTokenClientIPHeader,
 	})
 	if err != nil {
 		registry.Close()

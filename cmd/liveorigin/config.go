@@ -22,6 +22,7 @@ import (
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin/purge"
+	"github.com/liveorigin/liveorigin/playauth"
 )
 
 // Config is the daemon's whole configuration. It lives in package main only:
@@ -71,6 +72,12 @@ type Config struct {
 	// of each stream name (docs/security.md).
 	PublishAuth string
 	StreamKeys  map[string]string
+	// PlaybackToken* are the signed playback options (playauth.go).
+	PlaybackTokenKeys           map[string]string
+	PlaybackTokenSigningKey     string
+	PlaybackTokenStreams        string
+	PlaybackTokenMaxLifetime    time.Duration
+	PlaybackTokenClientIPHeader string
 	// Purge are the CDN purge backends: config file only (a list under
 	// "purge:", see docs/purge.md).
 	Purge []purge.Config
@@ -89,27 +96,28 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{
-		RTMPAddr:           ":1935",
-		SRTAddr:            ":9000",
-		SRTLatency:         120 * time.Millisecond,
-		RTSPAddr:           ":8554",
-		RTSPUDPRTPAddr:     ":8000",
-		RTSPUDPRTCPAddr:    ":8001",
-		HTTPAddr:           ":8080",
-		AdminAddr:          "127.0.0.1:9997",
-		SegmentTarget:      2 * time.Second,
-		Window:             30 * time.Second,
-		ReconnectGrace:     10 * time.Second,
-		MaxTargetDuration:  10 * time.Second,
-		MaxStreams:         100,
-		LowLatency:         true,
-		CORSOrigin:         "*",
-		OriginSecretHeader: "X-Origin-Secret",
-		TakedownRefuse:     time.Hour,
-		PublishAuth:        string(auth.ModeOpen),
-		LogLevel:           "info",
-		LogFormat:          "auto",
-		ShutdownTimeout:    10 * time.Second,
+		RTMPAddr:                 ":1935",
+		SRTAddr:                  ":9000",
+		SRTLatency:               120 * time.Millisecond,
+		RTSPAddr:                 ":8554",
+		RTSPUDPRTPAddr:           ":8000",
+		RTSPUDPRTCPAddr:          ":8001",
+		HTTPAddr:                 ":8080",
+		AdminAddr:                "127.0.0.1:9997",
+		SegmentTarget:            2 * time.Second,
+		Window:                   30 * time.Second,
+		ReconnectGrace:           10 * time.Second,
+		MaxTargetDuration:        10 * time.Second,
+		MaxStreams:               100,
+		LowLatency:               true,
+		CORSOrigin:               "*",
+		OriginSecretHeader:       "X-Origin-Secret",
+		TakedownRefuse:           time.Hour,
+		PublishAuth:              string(auth.ModeOpen),
+		PlaybackTokenMaxLifetime: playauth.DefaultMaxLifetime,
+		LogLevel:                 "info",
+		LogFormat:                "auto",
+		ShutdownTimeout:          10 * time.Second,
 	}
 }
 
@@ -225,7 +233,7 @@ func redact(v string, secret bool) string {
 }
 
 func options() []option {
-	return []option{
+	return append([]option{
 		stringOpt("rtmp-addr", "ADDR", "RTMP ingest listen address (OBS: server rtmp://HOST/live, key NAME)", func(c *Config) *string { return &c.RTMPAddr }),
 		stringOpt("srt-addr", "ADDR", "SRT ingest listen address (UDP); callers use streamid=publish:live/NAME", func(c *Config) *string { return &c.SRTAddr }),
 		{name: "srt-passphrase", arg: "SECRET", help: "SRT passphrase every caller must use (10 to 79 characters); empty accepts unencrypted callers", secret: true, live: true,
@@ -272,7 +280,7 @@ func options() []option {
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
 		stringOpt("otel-endpoint", "URL", "OpenTelemetry: send traces over OTLP/HTTP to this collector, e.g. http://collector:4318 (/v1/traces is appended); empty: tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set", func(c *Config) *string { return &c.OTelEndpoint }),
 		liveOpt(durationOpt("shutdown-timeout", "how long a graceful shutdown may take to drain HTTP requests", func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
-	}
+	}, playbackTokenOptions()...)
 }
 
 // errHelp is returned by loadConfig when --help was asked for.
@@ -529,6 +537,12 @@ func (c Config) validate() []error {
 	}
 	if _, kerrs := c.keySet(); len(kerrs) > 0 {
 		errs = append(errs, kerrs...)
+	}
+	if _, perrs := c.playbackPolicy(); len(perrs) > 0 {
+		errs = append(errs, perrs...)
+	}
+	if h := c.PlaybackTokenClientIPHeader; strings.ContainsAny(h, " :\t\r\n") {
+		errs = append(errs, fmt.Errorf("playback-token-client-ip-header: %q is not a header name", h))
 	}
 	if c.TakedownRefuse < 0 {
 		errs = append(errs, fmt.Errorf("takedown-refuse: %s is negative", c.TakedownRefuse))

@@ -121,6 +121,13 @@ func TestBadConfigs(t *testing.T) {
 		{name: "rtmps bad address", args: []string{"--rtmps-addr", "1936", "--http-tls-cert", "c", "--http-tls-key", "k"}, want: []string{`rtmps-addr: "1936" is not HOST:PORT`}},
 		{name: "rtmps certificate without listener", args: []string{"--rtmps-tls-cert", "c", "--rtmps-tls-key", "k"}, want: []string{"rtmps-tls-cert: set rtmps-addr too"}},
 		{name: "purge not a list", file: "purge:\n  type: varnish\n", want: []string{"purge: want a list of backends"}},
+		{name: "token streams without key", args: []string{"--playback-token-streams", "*"}, want: []string{"no playback-token-key is set"}},
+		{name: "short token key", args: []string{"--playback-token-key", "k1=short-secret"}, want: []string{"the secret must be at least 32 bytes"}},
+		{name: "token key id", args: []string{"--playback-token-key", "k.1=" + playKey1}, want: []string{`key id "k.1"`}},
+		{name: "two token keys", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-key", "k2=" + playKey2}, want: []string{"name the one that signs"}},
+		{name: "unknown signing key", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-signing-key", "k3"}, want: []string{`no playback-token-key has the id "k3"`}},
+		{name: "token stream name", args: []string{"--playback-token-key", "k1=" + playKey1, "--playback-token-streams", "a/b"}, want: []string{"playback-token-streams a/b"}},
+		{name: "client ip header", args: []string{"--playback-token-client-ip-header", "X Forwarded"}, want: []string{"is not a header name"}},
 		{name: "purge unknown key", file: "purge:\n  - type: varnish\n    urll: http://127.0.0.1:6081\n", want: []string{"field urll not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

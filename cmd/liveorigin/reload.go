@@ -221,6 +221,13 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			if keys, errs := applied.keySet(); len(errs) == 0 {
 				a.auth.SetKeys(keys)
 			}
+		case "playback-token-key", "playback-token-signing-key", "playback-token-streams",
+			"playback-token-max-lifetime", "playback-token-client-ip-header":
+			// Validated by loadConfig; requests from now on are checked
+			// against the new policy (set once for several of these).
+			if p, errs := applied.playbackPolicy(); len(errs) == 0 {
+				a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
+			}
 		}
 	}
 	sort.Strings(res.NeedsRestart)
