@@ -5,19 +5,25 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/packager"
 )
 
@@ -241,5 +247,86 @@ func TestPublishAuthJWTConfig(t *testing.T) {
 	}
 	if cfg.PublishJWTSecret != jwtSecret || len(cfg.StreamAuth) != 3 || cfg.StreamAuth["studio"] != "open" {
 		t.Errorf("config: %d stream-auth entries", len(cfg.StreamAuth))
+	}
+}
+
+// jwksEndpoint serves a JWK set of one EC key.
+func jwksEndpoint(t *testing.T, k *ecdsa.PrivateKey, kid string) *httptest.Server {
+	t.Helper()
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The daemon's JWKS fetcher: tokens of the set's key are accepted once it
+// is fetched; a reload to another URL replaces the fetcher (the old key's
+// tokens are refused, the new one's accepted) and the shutdown stops it
+// (goleak).
+func TestPublishAuthJWKSReload(t *testing.T) {
+	var keys [2]*ecdsa.PrivateKey
+	for i := range keys {
+		var err error
+		if keys[i], err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := jwksEndpoint(t, keys[0], "one"), jwksEndpoint(t, keys[1], "two")
+	body := listeners + "publish-auth: jwt\npublish-jwt-jwks-url: "
+	a := startFromFile(t, body+first.URL+"/jwks?access=s3cret-query\n", nil)
+	token := func(i int, kid string) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": "demo", "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(keys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	try := func(tok string) error {
+		sess, err := a.auth.Publish(t.Context(), ingest.PublishInfo{Name: "demo", Protocol: "rtmp", RemoteAddr: "127.0.0.1:1", Query: url.Values{"key": {tok}}})
+		if err == nil {
+			sess.Close(nil)
+		}
+		return err
+	}
+	// waitAccepted retries until the fetcher has the key (each refusal of
+	// an unknown kid asks it for a fetch).
+	waitAccepted := func(tok string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for try(tok) != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("a token of the JWK set's key is still refused")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitAccepted(token(0, "one"))
+	if err := try(token(1, "two")); !errors.Is(err, ingest.ErrRefused) {
+		t.Errorf("a key outside the set: %v", err)
+	}
+
+	writeConfig(t, a.file, body+second.URL+"\n")
+	res, err := a.reloadConfig()
+	if err != nil || !strings.Contains(strings.Join(res.Applied, ","), "publish-jwt-jwks-url") {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	waitAccepted(token(1, "two"))
+	if err := try(token(0, "one")); !errors.Is(err, ingest.ErrRefused) {
+		t.Errorf("the replaced set's key: %v", err)
+	}
+	metrics := string(mustGet(t, a.admin+"/metrics"))
+	if !regexp.MustCompile(`liveorigin_publish_jwks_fetches_total\{result="ok"\} [2-9]`).MatchString(metrics) {
+		t.Errorf("/metrics: fetches not counted")
+	}
+	if strings.Contains(a.logs.String(), "s3cret-query") {
+		t.Error("the log shows the JWKS URL's query")
 	}
 }
