@@ -357,7 +357,7 @@ func (a *app) serve(ctx context.Context) error {
 	if cfg := a.live.Load(); auth.Mode(cfg.PublishAuth) == auth.ModeOpen {
 		if exposed := a.exposedIngest(); len(exposed) > 0 {
 			a.log.Warn("publishing is open to anyone who can reach "+strings.Join(exposed, ", ")+
-				"; set publish-auth: keys and a stream-key per stream (docs/security.md)", "publish_auth", cfg.PublishAuth)
+				"; set publish-auth: keys (a stream-key per stream) or jwt (signed tokens) (docs/security.md)", "publish_auth", cfg.PublishAuth)
 		}
 	}
 
