@@ -166,14 +166,15 @@ func TestPublishAuthRTSPCredentials(t *testing.T) {
 		c.PublishJWTSecret = jwtSecret
 	})
 	host := a.rtsp.Addr().String()
-	wrong := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
-		"-t", "2", "-c:v", "libx264", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://user:"+secondOldKey+"@"+host+"/live/cam")
-	if out, err := wrong.CombinedOutput(); err == nil || !strings.Contains(string(out), "403") {
+	refused := func(url string) (string, error) {
+		out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
+			"-t", "2", "-c:v", "libx264", "-f", "rtsp", "-rtsp_transport", "tcp", url).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := refused("rtsp://user:" + secondOldKey + "@" + host + "/live/cam"); err == nil || !strings.Contains(out, "403") {
 		t.Errorf("ffmpeg with a wrong password: %v: %s", err, out)
 	}
-	none := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
-		"-t", "2", "-c:v", "libx264", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+host+"/live/cam")
-	if out, err := none.CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
+	if out, err := refused("rtsp://" + host + "/live/cam"); err == nil || !strings.Contains(out, "401") {
 		t.Errorf("ffmpeg without credentials: %v: %s", err, out)
 	}
 
