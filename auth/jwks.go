@@ -146,10 +146,9 @@ func (j *JWKS) keysFor(alg, kid string) []jwt.VerificationKey {
 func (j *JWKS) run(ctx context.Context) {
 	defer close(j.done)
 	retry := time.Second
-	last := time.Now()
 	for {
 		err := j.fetch(ctx)
-		last = time.Now()
+		last := time.Now()
 		if ctx.Err() != nil {
 			return
 		}

@@ -3,7 +3,8 @@ package auth
 import (
 	"crypto/subtle"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/liveorigin/liveorigin/ingest"
@@ -67,7 +68,7 @@ func NewKeySet(c Config) (*KeySet, []error) {
 	}
 	ks := &KeySet{mode: c.Mode, streams: make(map[string]Mode, len(c.StreamModes)), keys: make(map[string][]byte, len(c.Keys))}
 	usesJWT := c.Mode == ModeJWT
-	for _, n := range sortedNames(c.StreamModes) {
+	for _, n := range slices.Sorted(maps.Keys(c.StreamModes)) {
 		m := c.StreamModes[n]
 		switch {
 		case ingest.ValidateName(n) != nil:
@@ -81,7 +82,7 @@ func NewKeySet(c Config) (*KeySet, []error) {
 			usesJWT = usesJWT || m == ModeJWT
 		}
 	}
-	for _, n := range sortedNames(c.Keys) {
+	for _, n := range slices.Sorted(maps.Keys(c.Keys)) {
 		if err := ingest.ValidateName(n); err != nil {
 			errs = append(errs, fmt.Errorf("stream-key %s: %v", n, err))
 			continue
@@ -109,15 +110,6 @@ func NewKeySet(c Config) (*KeySet, []error) {
 	return ks, nil
 }
 
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // Mode is the set's default mode (publish-auth).
 func (ks *KeySet) Mode() Mode { return ks.mode }
 
@@ -127,20 +119,6 @@ func (ks *KeySet) ModeOf(name string) Mode {
 		return m
 	}
 	return ks.mode
-}
-
-// Exposed reports whether some name may be published without a secret:
-// the default mode is open, or a stream's own mode is.
-func (ks *KeySet) Exposed() bool {
-	if ks.mode == ModeOpen {
-		return true
-	}
-	for _, m := range ks.streams {
-		if m == ModeOpen {
-			return true
-		}
-	}
-	return false
 }
 
 // compare is the comparison Check uses; a test replaces it to see that

@@ -111,11 +111,11 @@ func (s *jwksSwitch) keySet(ac auth.Config, refresh time.Duration) (set *auth.Ke
 // Close stops the fetcher; later calls of keySet start none.
 func (s *jwksSwitch) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	if s.cur != nil {
-		s.cur.Close()
-		s.cur = nil
+	cur := s.cur
+	s.closed, s.cur = true, nil
+	s.mu.Unlock()
+	if cur != nil {
+		cur.Close() // waits for a fetch in flight to see its cancelled context
 	}
 }
 
