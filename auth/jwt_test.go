@@ -475,3 +475,26 @@ func TestTokenSizes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerify: the cost of checking one publisher's token.
+func BenchmarkVerify(b *testing.B) {
+	k := testKeys()
+	pubs, err := ParsePublicKeys(append(pemOf(b, &k.rsa.PublicKey), pemOf(b, &k.ec.PublicKey)...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, _ := newVerifier(JWTConfig{Secret: []byte(hsSecret), PublicKeys: pubs})
+	for _, tc := range []struct {
+		m   jwt.SigningMethod
+		key any
+	}{{jwt.SigningMethodHS256, []byte(hsSecret)}, {jwt.SigningMethodES256, k.ec}, {jwt.SigningMethodRS256, k.rsa}} {
+		token := sign(b, tc.m, tc.key, "", claims(nil))
+		b.Run(tc.m.Alg(), func(b *testing.B) {
+			for b.Loop() {
+				if r := v.verify(token, "demo", jwtNow); r != "" {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}
