@@ -18,7 +18,8 @@ import (
 // keyset.go).
 const (
 	// ReasonBadToken: not a JWT, a bad signature, an algorithm not
-	// allowed (none, or one the keys do not fix), no exp, a wrong aud.
+	// allowed (none, or one the keys do not fix), no exp, a wrong aud or
+	// iss.
 	ReasonBadToken = "bad_token"
 	// ReasonExpiredToken: exp has passed, or nbf / iat are in the future
 	// (beyond TokenLeeway).
@@ -60,6 +61,8 @@ type JWTConfig struct {
 	JWKS *JWKS
 	// Audience, when set, must be one of the token's aud.
 	Audience string
+	// Issuer, when set, must be the token's iss.
+	Issuer string
 }
 
 // configured reports whether any key source is set.
@@ -96,6 +99,7 @@ type verifier struct {
 	ec       []*ecdsa.PublicKey
 	jwks     *JWKS
 	audience string
+	issuer   string
 	methods  []string
 }
 
@@ -103,7 +107,7 @@ var errNoSigningKey = errors.New("no key for the token's algorithm and key id")
 
 func newVerifier(c JWTConfig) (*verifier, []error) {
 	var errs []error
-	v := &verifier{secret: c.Secret, jwks: c.JWKS, audience: c.Audience}
+	v := &verifier{secret: c.Secret, jwks: c.JWKS, audience: c.Audience, issuer: c.Issuer}
 	if len(c.Secret) > 0 {
 		if len(c.Secret) < MinSecretLength {
 			errs = append(errs, fmt.Errorf("publish-jwt-secret: must be at least %d bytes (got %d)", MinSecretLength, len(c.Secret)))
@@ -145,6 +149,9 @@ func (v *verifier) verify(token, stream string, now time.Time) string {
 	}
 	if v.audience != "" {
 		opts = append(opts, jwt.WithAudience(v.audience))
+	}
+	if v.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(v.issuer))
 	}
 	var c publishClaims
 	_, err := jwt.ParseWithClaims(token, &c, v.keyFor, opts...)

@@ -97,6 +97,7 @@ func TestJWTVerify(t *testing.T) {
 	all := JWTConfig{Secret: []byte(hsSecret), PublicKeys: pubs}
 	rsaOnly := JWTConfig{PublicKeys: pubs[:1]}
 	withAud := JWTConfig{Secret: []byte(hsSecret), Audience: "liveorigin"}
+	withIss := JWTConfig{Secret: []byte(hsSecret), Issuer: "https://idp.example.com/"}
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", c) }
 	for _, tc := range []struct {
 		name   string
@@ -132,6 +133,9 @@ func TestJWTVerify(t *testing.T) {
 		{"audience", withAud, "demo", hs(claims(func(c jwt.MapClaims) { c["aud"] = []string{"other", "liveorigin"} })), ""},
 		{"wrong audience", withAud, "demo", hs(claims(func(c jwt.MapClaims) { c["aud"] = "other" })), ReasonBadToken},
 		{"no audience", withAud, "demo", hs(claims(nil)), ReasonBadToken},
+		{"issuer", withIss, "demo", hs(claims(func(c jwt.MapClaims) { c["iss"] = "https://idp.example.com/" })), ""},
+		{"wrong issuer", withIss, "demo", hs(claims(func(c jwt.MapClaims) { c["iss"] = "https://other.example.com/" })), ReasonBadToken},
+		{"no issuer", withIss, "demo", hs(claims(nil)), ReasonBadToken},
 		{"not a JWT", all, "demo", "demo-key-7f3a91c2e5", ReasonBadToken},
 		{"too long", all, "demo", hs(claims(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", MaxTokenLength) })), ReasonBadToken},
 		{"a JWKS not fetched yet", JWTConfig{JWKSURL: "http://127.0.0.1:1/jwks"}, "demo", sign(t, jwt.SigningMethodRS256, k.rsa, "a", claims(nil)), ReasonNoSigningKey},

@@ -71,6 +71,7 @@ type Config struct {
 	PublishJWTJWKSURL       string
 	PublishJWTJWKSRefresh   time.Duration
 	PublishJWTAudience      string
+	PublishJWTIssuer        string
 	// Purge are the CDN purge backends: config file only (a list under
 	// "purge:", see docs/purge.md).
 	Purge []purge.Config
@@ -274,6 +275,7 @@ func options() []option {
 			set:   func(c *Config, v string) error { c.PublishJWTJWKSURL = v; return nil }},
 		liveOpt(durationOpt("publish-jwt-jwks-refresh", "how often publish-jwt-jwks-url is fetched again (at least 10s); a token with an unknown kid asks for a fetch sooner", func(c *Config) *time.Duration { return &c.PublishJWTJWKSRefresh })),
 		liveOpt(stringOpt("publish-jwt-audience", "AUD", "when set, publish tokens must name it in their aud claim", func(c *Config) *string { return &c.PublishJWTAudience })),
+		liveOpt(stringOpt("publish-jwt-issuer", "ISS", "when set, publish tokens must have it as their iss claim", func(c *Config) *string { return &c.PublishJWTIssuer })),
 		liveOpt(durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse })),
 		liveOpt(stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel })),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),

@@ -57,7 +57,7 @@ func (c Config) authConfig(readFile func(string) ([]byte, error)) (auth.Config, 
 	if c.PublishJWTJWKSRefresh < minJWKSRefresh {
 		errs = append(errs, fmt.Errorf("publish-jwt-jwks-refresh: %s is shorter than %s", c.PublishJWTJWKSRefresh, minJWKSRefresh))
 	}
-	jc.Audience = c.PublishJWTAudience
+	jc.Audience, jc.Issuer = c.PublishJWTAudience, c.PublishJWTIssuer
 	if _, kerrs := auth.NewKeySet(ac); len(kerrs) > 0 {
 		errs = append(errs, kerrs...)
 	}
