@@ -79,6 +79,18 @@ func pemOf(t testing.TB, pub any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
+// testPublicKeys are testKeys' first RSA and EC public keys, read from
+// PEM.
+func testPublicKeys(tb testing.TB) []any {
+	tb.Helper()
+	k := testKeys()
+	pubs, err := ParsePublicKeys(append(pemOf(tb, &k.rsa.PublicKey), pemOf(tb, &k.ec.PublicKey)...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pubs
+}
+
 // unsigned is an alg none token with the given claims.
 func unsigned(t testing.TB, c jwt.MapClaims) string {
 	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, c).SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -90,10 +102,7 @@ func unsigned(t testing.TB, c jwt.MapClaims) string {
 
 func TestJWTVerify(t *testing.T) {
 	k := testKeys()
-	pubs, err := ParsePublicKeys(append(pemOf(t, &k.rsa.PublicKey), pemOf(t, &k.ec.PublicKey)...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pubs := testPublicKeys(t)
 	all := JWTConfig{Secret: []byte(hsSecret), PublicKeys: pubs}
 	rsaOnly := JWTConfig{PublicKeys: pubs[:1]}
 	withAud := JWTConfig{Secret: []byte(hsSecret), Audience: "liveorigin"}
@@ -416,10 +425,7 @@ func FuzzParseJWKS(f *testing.F) {
 // password) gets a reason, never a panic, and only signed ones pass.
 func FuzzVerify(f *testing.F) {
 	k := testKeys()
-	pubs, err := ParsePublicKeys(append(pemOf(f, &k.rsa.PublicKey), pemOf(f, &k.ec.PublicKey)...))
-	if err != nil {
-		f.Fatal(err)
-	}
+	pubs := testPublicKeys(f)
 	v, _ := newVerifier(JWTConfig{Secret: []byte(hsSecret), PublicKeys: pubs})
 	valid := sign(f, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil))
 	for _, s := range []string{valid, sign(f, jwt.SigningMethodES256, k.ec, "x", claims(nil)), unsigned(f, claims(nil)),
@@ -483,10 +489,7 @@ func TestTokenSizes(t *testing.T) {
 // BenchmarkVerify: the cost of checking one publisher's token.
 func BenchmarkVerify(b *testing.B) {
 	k := testKeys()
-	pubs, err := ParsePublicKeys(append(pemOf(b, &k.rsa.PublicKey), pemOf(b, &k.ec.PublicKey)...))
-	if err != nil {
-		b.Fatal(err)
-	}
+	pubs := testPublicKeys(b)
 	v, _ := newVerifier(JWTConfig{Secret: []byte(hsSecret), PublicKeys: pubs})
 	for _, tc := range []struct {
 		m   jwt.SigningMethod
