@@ -90,7 +90,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, mode Mode, keys map[string]string) *fixture {
 	t.Helper()
-	set, errs := NewKeySet(mode, keys)
+	set, errs := NewKeySet(Config{Mode: mode, Keys: keys})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -231,7 +231,7 @@ func TestSlowDown(t *testing.T) {
 
 // The wait honours the publisher's context.
 func TestSlowDownHonoursContext(t *testing.T) {
-	set, _ := NewKeySet(ModeKeys, map[string]string{"demo": demoKey})
+	set, _ := NewKeySet(Config{Mode: ModeKeys, Keys: map[string]string{"demo": demoKey}})
 	p := NewPublisher(&nextPublisher{}, set, Options{})
 	for range FailureBurst {
 		_, _ = p.Publish(context.Background(), ingest.PublishInfo{Name: "demo", RemoteAddr: "192.0.2.1:1"})
@@ -280,7 +280,7 @@ func TestLimiterBounded(t *testing.T) {
 // keys.
 func TestSetKeys(t *testing.T) {
 	f := newFixture(t, ModeKeys, map[string]string{"demo": demoKey})
-	next, errs := NewKeySet(ModeKeys, map[string]string{"demo": otherKey})
+	next, errs := NewKeySet(Config{Mode: ModeKeys, Keys: map[string]string{"demo": otherKey}})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -291,7 +291,7 @@ func TestSetKeys(t *testing.T) {
 	if err := f.publish("demo", "rtmp", "192.0.2.1:1", key(otherKey)); err != nil {
 		t.Errorf("new key: %v", err)
 	}
-	open, _ := NewKeySet(ModeOpen, nil)
+	open, _ := NewKeySet(Config{Mode: ModeOpen})
 	f.pub.SetKeys(open)
 	if err := f.publish("any", "rtmp", "192.0.2.1:1", nil); err != nil {
 		t.Errorf("open: %v", err)
@@ -300,18 +300,23 @@ func TestSetKeys(t *testing.T) {
 
 func TestBadKeySets(t *testing.T) {
 	for _, tc := range []struct {
-		mode Mode
-		keys map[string]string
+		c    Config
 		want string
 	}{
-		{"closed", nil, `publish-auth: "closed" is not one of open, keys`},
-		{ModeKeys, nil, "no stream-key is set"},
-		{ModeKeys, map[string]string{"demo": "short-key"}, "stream-key demo: the key must be at least 16 characters (got 9)"},
-		{ModeOpen, map[string]string{"bad/name": demoKey}, "stream-key bad/name:"},
+		{Config{Mode: "closed"}, `publish-auth: "closed" is not one of open, keys, jwt`},
+		{Config{Mode: ModeKeys}, "no stream-key is set"},
+		{Config{Mode: ModeKeys, Keys: map[string]string{"demo": "short-key"}}, "stream-key demo: the key must be at least 16 characters (got 9)"},
+		{Config{Mode: ModeOpen, Keys: map[string]string{"bad/name": demoKey}}, "stream-key bad/name:"},
+		{Config{Mode: ModeOpen, StreamModes: map[string]Mode{"demo": "secret"}}, `stream-auth demo: "secret" is not one of open, keys, jwt`},
+		{Config{Mode: ModeOpen, StreamModes: map[string]Mode{"demo": ModeKeys}}, "stream-auth demo=keys: stream demo has no stream-key"},
+		{Config{Mode: ModeOpen, StreamModes: map[string]Mode{"bad/name": ModeOpen}}, "stream-auth bad/name:"},
+		{Config{Mode: ModeJWT}, "publish-auth jwt: no key to verify tokens with"},
+		{Config{Mode: ModeOpen, StreamModes: map[string]Mode{"demo": ModeJWT}}, "publish-auth jwt: no key to verify tokens with"},
+		{Config{Mode: ModeJWT, JWT: JWTConfig{Secret: []byte("short-key")}}, "publish-jwt-secret: must be at least 32 bytes (got 9)"},
 	} {
-		_, errs := NewKeySet(tc.mode, tc.keys)
+		_, errs := NewKeySet(tc.c)
 		if !strings.Contains(fmt.Sprint(errs), tc.want) {
-			t.Errorf("NewKeySet(%s, %v): %v, want %q", tc.mode, tc.keys, errs, tc.want)
+			t.Errorf("NewKeySet(%+v): %v, want %q", tc.c, errs, tc.want)
 		}
 		if strings.Contains(fmt.Sprint(errs), "short-key") {
 			t.Errorf("an error shows the key: %v", errs)

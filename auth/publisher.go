@@ -53,7 +53,7 @@ func NewPublisher(next ingest.Publisher, set *KeySet, opts Options) *Publisher {
 	}
 	p.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liveorigin_publish_auth_failures_total",
-		Help: "Publishers refused by publish auth, by protocol and reason (no_key, wrong_key, unknown_stream).",
+		Help: "Publishers refused by publish auth, by protocol and reason (no_key, wrong_key, unknown_stream, bad_token, expired_token, wrong_stream, no_signing_key).",
 	}, []string{"protocol", "reason"})
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(p.failures)
@@ -66,14 +66,26 @@ func NewPublisher(next ingest.Publisher, set *KeySet, opts Options) *Publisher {
 // reload); running publishers are not checked again.
 func (p *Publisher) SetKeys(set *KeySet) { p.set.Store(set) }
 
-// Publish checks the publisher's key, then claims the name from the
-// wrapped Publisher. An address with repeated failures waits first (within
-// ctx). A refusal wraps ingest.ErrRefused; its text does not say whether
-// the name has a key.
+// Publish checks the publisher's key or token, then claims the name from
+// the wrapped Publisher. A publisher that sent nothing to a protocol that
+// can ask (RTSP) is asked for credentials (an *ingest.ChallengeError),
+// which is no failure. An address with repeated failures waits first
+// (within ctx). A refusal wraps ingest.ErrRefused; its text does not say
+// why.
 func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (ingest.Session, error) {
 	set := p.set.Load()
-	if set.Mode() == ModeOpen {
+	mode := set.ModeOf(info.Name)
+	if mode == ModeOpen {
 		return p.next.Publish(ctx, info)
+	}
+	sent := presented{creds: info.Credentials}
+	if vs, ok := info.Query["key"]; ok && len(vs) > 0 {
+		sent.key, sent.has = vs[0], true
+	}
+	if !sent.has && sent.creds == nil && info.CanChallenge {
+		p.log.LogAttrs(ctx, slog.LevelDebug, "publish auth: asking for credentials",
+			slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr))
+		return nil, &ingest.ChallengeError{Digest: mode == ModeKeys}
 	}
 	addr := hostOf(info.RemoteAddr)
 	if d := p.limit.delay(addr, p.now()); d > 0 {
@@ -81,17 +93,17 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 			return nil, fmt.Errorf("publish auth: %w", ingest.ErrClosed)
 		}
 	}
-	key, present := "", false
-	if vs, ok := info.Query["key"]; ok && len(vs) > 0 {
-		key, present = vs[0], true
-	}
-	if reason := set.Check(info.Name, key, present); reason != "" {
+	if reason := set.check(mode, info.Name, sent, p.now()); reason != "" {
 		p.limit.fail(addr, p.now())
 		p.failures.WithLabelValues(info.Protocol, reason).Inc()
-		p.log.LogAttrs(ctx, slog.LevelWarn, "publish refused: stream key",
+		what, hint := "stream key", "NAME?key=SECRET"
+		if mode == ModeJWT {
+			what, hint = "publish token", "NAME?key=TOKEN"
+		}
+		p.log.LogAttrs(ctx, slog.LevelWarn, "publish refused: "+what,
 			slog.String("stream", info.Name), slog.String("protocol", info.Protocol),
 			slog.String("remote", info.RemoteAddr), slog.String("reason", reason))
-		return nil, fmt.Errorf("%w: wrong or missing stream key (publish as NAME?key=SECRET)", ingest.ErrRefused)
+		return nil, fmt.Errorf("%w: wrong or missing %s (publish as %s)", ingest.ErrRefused, what, hint)
 	}
 	p.limit.succeed(addr)
 	return p.next.Publish(ctx, info)

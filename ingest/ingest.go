@@ -132,7 +132,41 @@ type PublishInfo struct {
 	// the webhooks made it before Publish, to name the session to its
 	// hooks); the packager makes one otherwise.
 	SessionID string
+	// Credentials are what the publisher sent through the protocol's own
+	// authentication (RTSP basic or digest); nil when it sent none. A
+	// secret: never log them.
+	Credentials Credentials
+	// CanChallenge says the protocol can ask a publisher that sent no
+	// credentials for them (RTSP: 401 with WWW-Authenticate) and let it
+	// try again on the same connection.
+	CanChallenge bool
 }
+
+// Credentials are a publisher's answer to the protocol's authentication
+// challenge.
+type Credentials interface {
+	// Password is the password when it was sent in clear (RTSP basic);
+	// ok is false for a digest answer, which only proves knowledge.
+	Password() (password string, ok bool)
+	// Match reports whether the credentials were made with secret as the
+	// password (any user name): the basic password is secret, or the
+	// digest response was computed from it.
+	Match(secret string) bool
+}
+
+// ChallengeError is a refusal that asks for credentials: the publisher
+// sent none and PublishInfo.CanChallenge was set. Digest says whether a
+// digest answer can be checked (the server knows the secret, e.g. a
+// stream key); otherwise only basic is offered (a token must be sent in
+// clear). It matches ErrRefused for adapters that cannot challenge.
+type ChallengeError struct{ Digest bool }
+
+func (e *ChallengeError) Error() string {
+	return "publish refused: credentials required"
+}
+
+// Is makes errors.Is(err, ErrRefused) true.
+func (e *ChallengeError) Is(target error) bool { return target == ErrRefused }
 
 // Publisher accepts publishers. The packager's Registry implements it.
 type Publisher interface {

@@ -42,7 +42,8 @@ type app struct {
 	origin   *origin.Server
 	purges   *purgeSwitch      // the purge queue in use (a reload replaces it)
 	hooks    *hooks.Dispatcher // the webhooks
-	auth     *auth.Publisher   // publish auth (stream keys)
+	auth     *auth.Publisher   // publish auth (stream keys, tokens)
+	jwks     *jwksSwitch       // the JWKS fetcher of publish auth
 
 	// live is the configuration in effect: the start one with what reloads
 	// changed (reload.go); admin is the admin handler in use (the admin
@@ -95,13 +96,16 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	}
 	// Tracing (off unless configured), before the components that trace.
 	obs := newAppObserve(cfg, os.Getenv, log)
-	// closeQueues undoes the three above when a later step fails.
+	// The JWKS fetcher of publish auth (none unless configured).
+	jwks := &jwksSwitch{log: log, metrics: auth.NewJWKSMetrics(reg)}
+	// closeQueues undoes the four above when a later step fails.
 	closeQueues := func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_ = dispatcher.Close(ctx)
 		_ = purges.Close(ctx)
 		obs.shutdown(log)
+		jwks.Close()
 	}
 	purger := streamEventPurger(purges)
 	popts := packagerOptions(cfg)
@@ -126,7 +130,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	// publish span first, so the webhooks get its traceparent.
 	// Publish auth comes right after it: a publisher without the stream's
 	// key is refused (and traced) before any webhook is asked.
-	keys, kerrs := cfg.keySet()
+	keys, _, kerrs := jwks.keySet(built.auth, cfg.PublishJWTJWKSRefresh)
 	if len(kerrs) > 0 {
 		registry.Close()
 		closeQueues()
@@ -204,9 +208,9 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
-		hooks: dispatcher, auth: authPub, obs: obs, certs: certs, certCheck: defaultCertCheck}
+		hooks: dispatcher, auth: authPub, jwks: jwks, obs: obs, certs: certs, certCheck: defaultCertCheck}
 	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
-	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
+	a.reload.purgeSum, a.reload.hooksSum, a.reload.authSum = built.purgeSum, built.hooksSum, built.authSum
 	a.live.Store(&cfg)
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
@@ -377,7 +381,7 @@ func (a *app) serve(ctx context.Context) error {
 	if cfg := a.live.Load(); auth.Mode(cfg.PublishAuth) == auth.ModeOpen {
 		if exposed := a.exposedIngest(); len(exposed) > 0 {
 			a.log.Warn("publishing is open to anyone who can reach "+strings.Join(exposed, ", ")+
-				"; set publish-auth: keys and a stream-key per stream (docs/security.md)", "publish_auth", cfg.PublishAuth)
+				"; set publish-auth: keys (a stream-key per stream) or jwt (signed tokens) (docs/security.md)", "publish_auth", cfg.PublishAuth)
 		}
 	}
 
@@ -415,6 +419,7 @@ func (a *app) serve(ctx context.Context) error {
 	_ = a.rtmp.Close()
 	_ = a.srt.Close()
 	_ = a.rtsp.Close()
+	a.jwks.Close()
 	a.registry.Close()
 
 	sctx, cancel := context.WithTimeout(context.Background(), a.live.Load().ShutdownTimeout)

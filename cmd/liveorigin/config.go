@@ -68,10 +68,20 @@ type Config struct {
 	OriginSecretHeader string
 	AdminToken         string
 	TakedownRefuse     time.Duration
-	// PublishAuth is auth.ModeOpen or auth.ModeKeys; StreamKeys the key
-	// of each stream name (docs/security.md).
-	PublishAuth string
-	StreamKeys  map[string]string
+	// PublishAuth is the auth.Mode of every stream (open, keys, jwt);
+	// StreamAuth a stream's own mode; StreamKeys the key of each stream
+	// name; PublishJWT* the keys and audience of the JWT mode
+	// (docs/security.md, publishauth.go).
+	PublishAuth             string
+	StreamAuth              map[string]string
+	StreamKeys              map[string]string
+	PublishJWTSecret        string
+	PublishJWTSecretFile    string
+	PublishJWTPublicKeyFile string
+	PublishJWTJWKSURL       string
+	PublishJWTJWKSRefresh   time.Duration
+	PublishJWTAudience      string
+	PublishJWTIssuer        string
 	// PlaybackToken* are the signed playback options (playauth.go).
 	PlaybackTokenKeys           map[string]string
 	PlaybackTokenSigningKey     string
@@ -115,6 +125,7 @@ func defaultConfig() Config {
 		TakedownRefuse:           time.Hour,
 		PublishAuth:              string(auth.ModeOpen),
 		PlaybackTokenMaxLifetime: playauth.DefaultMaxLifetime,
+		PublishJWTJWKSRefresh:    auth.DefaultJWKSRefresh,
 		LogLevel:                 "info",
 		LogFormat:                "auto",
 		ShutdownTimeout:          10 * time.Second,
@@ -273,8 +284,22 @@ func options() []option {
 			field: func(c *Config) any { return &c.AdminToken },
 			get:   func(c *Config) string { return redact(c.AdminToken, c.AdminToken != "") },
 			set:   func(c *Config, v string) error { c.AdminToken = v; return nil }},
-		liveOpt(stringOpt("publish-auth", "MODE", "who may publish: open (anyone who reaches an ingest port) or keys (the stream's stream-key, sent as NAME?key=SECRET)", func(c *Config) *string { return &c.PublishAuth })),
+		liveOpt(stringOpt("publish-auth", "MODE", "who may publish: open (anyone who reaches an ingest port), keys (the stream's stream-key, sent as NAME?key=SECRET) or jwt (a signed token, sent as NAME?key=TOKEN)", func(c *Config) *string { return &c.PublishAuth })),
+		liveOpt(mapOpt("stream-auth", "MODE", "publish auth mode of one stream (open, keys, jwt), overriding publish-auth (repeat the flag; env: comma-separated)", false, func(c *Config) *map[string]string { return &c.StreamAuth })),
 		liveOpt(mapOpt("stream-key", "SECRET", "publish key of one stream with publish-auth keys, at least 16 characters (repeat the flag; env: comma-separated)", true, func(c *Config) *map[string]string { return &c.StreamKeys })),
+		{name: "publish-jwt-secret", arg: "SECRET", help: "HS256 secret that verifies publish tokens (at least 32 bytes); or publish-jwt-secret-file", secret: true, live: true,
+			field: func(c *Config) any { return &c.PublishJWTSecret },
+			get:   func(c *Config) string { return redact(c.PublishJWTSecret, c.PublishJWTSecret != "") },
+			set:   func(c *Config, v string) error { c.PublishJWTSecret = v; return nil }},
+		liveOpt(stringOpt("publish-jwt-secret-file", "PATH", "file holding the HS256 secret of publish tokens (a trailing newline is dropped; read again on reload)", func(c *Config) *string { return &c.PublishJWTSecretFile })),
+		liveOpt(stringOpt("publish-jwt-public-key-file", "PATH", "PEM file of the public keys that verify RS256 (RSA, at least 2048 bits) and ES256 (P-256) publish tokens (read again on reload)", func(c *Config) *string { return &c.PublishJWTPublicKeyFile })),
+		{name: "publish-jwt-jwks-url", arg: "URL", help: "JWK Set URL whose RS256/ES256 keys verify publish tokens, fetched in the background", live: true,
+			field: func(c *Config) any { return &c.PublishJWTJWKSURL },
+			get:   func(c *Config) string { return redactURL(c.PublishJWTJWKSURL) },
+			set:   func(c *Config, v string) error { c.PublishJWTJWKSURL = v; return nil }},
+		liveOpt(durationOpt("publish-jwt-jwks-refresh", "how often publish-jwt-jwks-url is fetched again (at least 10s); a token with an unknown kid asks for a fetch sooner", func(c *Config) *time.Duration { return &c.PublishJWTJWKSRefresh })),
+		liveOpt(stringOpt("publish-jwt-audience", "AUD", "when set, publish tokens must name it in their aud claim", func(c *Config) *string { return &c.PublishJWTAudience })),
+		liveOpt(stringOpt("publish-jwt-issuer", "ISS", "when set, publish tokens must have it as their iss claim", func(c *Config) *string { return &c.PublishJWTIssuer })),
 		liveOpt(durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse })),
 		liveOpt(stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel })),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
@@ -535,8 +560,8 @@ func (c Config) validate() []error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, fmt.Errorf("admin-token: must be at least 16 characters (got %d)", len(c.AdminToken)))
 	}
-	if _, kerrs := c.keySet(); len(kerrs) > 0 {
-		errs = append(errs, kerrs...)
+	if _, aerrs := c.authConfig(os.ReadFile); len(aerrs) > 0 {
+		errs = append(errs, aerrs...)
 	}
 	if _, perrs := c.playbackPolicy(); len(perrs) > 0 {
 		errs = append(errs, perrs...)
@@ -586,7 +611,6 @@ func (c Config) rtmpsPair() (cert, key string) {
 	return c.HTTPTLSCert, c.HTTPTLSKey
 }
 
-// keySet is the publish auth policy of c.
 // rtspPulls are the cameras to pull, sorted by stream name.
 func (c Config) rtspPulls() []rtsp.Pull {
 	pulls := make([]rtsp.Pull, 0, len(c.RTSPPulls))
@@ -594,10 +618,6 @@ func (c Config) rtspPulls() []rtsp.Pull {
 		pulls = append(pulls, rtsp.Pull{Name: name, URL: c.RTSPPulls[name]})
 	}
 	return pulls
-}
-
-func (c Config) keySet() (*auth.KeySet, []error) {
-	return auth.NewKeySet(auth.Mode(c.PublishAuth), c.StreamKeys)
 }
 
 // originSecrets splits origin-secret into its secrets.

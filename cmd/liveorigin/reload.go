@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/liveorigin/liveorigin/auth"
 	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/origin/purge"
@@ -45,6 +47,9 @@ type reloadState struct {
 	// reload rebuilds them when the fingerprint changes, so a token
 	// rotated in its file is picked up.
 	purgeSum, hooksSum [sha256.Size]byte
+	// authSum fingerprints the publish auth options and the key files
+	// they read: a key rotated in its file is picked up.
+	authSum [sha256.Size]byte
 }
 
 // enableReload makes reloads possible: load reads the configuration again
@@ -59,7 +64,9 @@ func (a *app) enableReload(load func() (Config, []error), level *slog.LevelVar) 
 type builtConfig struct {
 	backends           []purge.Backend
 	hooks              []*hooks.Hook
+	auth               auth.Config
 	purgeSum, hooksSum [sha256.Size]byte
+	authSum            [sha256.Size]byte
 }
 
 // build checks what loadConfig leaves to the components (the packager's
@@ -79,11 +86,15 @@ func (rs *reloadState) build(cfg Config) (builtConfig, []error) {
 	hr := &secretReads{getenv: rs.getenv, readFile: rs.readFile}
 	hs, herrs := hooks.Build(cfg.Webhooks, hr.env, hr.file)
 	errs = append(errs, herrs...)
+	ar := &secretReads{getenv: rs.getenv, readFile: rs.readFile}
+	ac, aerrs := cfg.authConfig(ar.file)
+	errs = append(errs, aerrs...)
 	if len(errs) > 0 {
 		return b, errs
 	}
-	b.backends, b.hooks = backends, hs
+	b.backends, b.hooks, b.auth = backends, hs, ac
 	b.purgeSum, b.hooksSum = pr.sum(cfg.Purge), hr.sum(cfg.Webhooks)
+	b.authSum = ar.sum(authOptions(cfg))
 	return b, nil
 }
 
@@ -215,12 +226,6 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			if err := a.rtsp.SetPulls(applied.rtspPulls()); err != nil {
 				a.log.Error("RTSP pull sources not replaced", "error", err.Error())
 			}
-		case "publish-auth", "stream-key":
-			// Validated by loadConfig; the publishers that start from now
-			// on are checked against the new set, the running ones go on.
-			if keys, errs := applied.keySet(); len(errs) == 0 {
-				a.auth.SetKeys(keys)
-			}
 		case "playback-token-key", "playback-token-signing-key", "playback-token-streams",
 			"playback-token-max-lifetime", "playback-token-client-ip-header":
 			// Validated by loadConfig; requests from now on are checked
@@ -229,6 +234,21 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 				a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
 			}
 		}
+	}
+	if built.authSum != rs.authSum {
+		// The publishers that start from now on are checked against the
+		// new set, the running ones go on.
+		keys, done, errs := a.jwks.keySet(built.auth, applied.PublishJWTJWKSRefresh)
+		if len(errs) == 0 {
+			a.auth.SetKeys(keys)
+			rs.authSum = built.authSum
+			if !slices.ContainsFunc(res.Applied, isAuthOption) {
+				res.Applied = append(res.Applied, "publish-jwt-keys")
+			}
+		} else {
+			a.log.Error("publish auth not replaced", "error", errors.Join(errs...).Error())
+		}
+		done()
 	}
 	sort.Strings(res.NeedsRestart)
 	a.log.Info("configuration reloaded", "applied", res.Applied, "needs_restart", res.NeedsRestart)

@@ -28,7 +28,15 @@
 // DASH. A refused publish gets a status and the reason as its message:
 // 404 for a path other than live/NAME or an invalid name, 409 for a name
 // that is being published, 415 for an SDP without a supported codec, 400
-// for an SDP whose codec configuration is invalid.
+// for an SDP whose codec configuration is invalid, 403 for a publisher
+// that publish auth refuses.
+//
+// Publish auth sees the URL's query (?key=) and the RTSP credentials
+// (PublishInfo.Credentials: basic, or digest against the connection's
+// nonce, realm "liveorigin"). A publisher that sent neither is answered
+// 401 with WWW-Authenticate (an *ingest.ChallengeError: basic, and digest
+// when the server knows the secret) and may answer on the same
+// connection, as ffmpeg does with rtsp://USER:SECRET@HOST/live/NAME.
 //
 // Codecs: H.264 and H.265 (RFC 6184, 7798), AAC as mpeg4-generic (RFC
 // 3640) or MP4A-LATM with the configuration in the SDP (RFC 6416), and Opus

@@ -88,7 +88,14 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (res *ba
 	}
 	sctx, cancel := context.WithCancel(h.s.ctx)
 	q, _ := url.ParseQuery(ctx.Query) // what parses: the publish hook decides on it
-	sess, err := h.s.opts.Publisher.Publish(sctx, ingest.PublishInfo{Name: name, Protocol: "rtsp", RemoteAddr: remote, Query: q})
+	nonce := nonceOf(ctx.Conn)
+	sess, err := h.s.opts.Publisher.Publish(sctx, ingest.PublishInfo{Name: name, Protocol: "rtsp", RemoteAddr: remote, Query: q,
+		Credentials: credentialsOf(ctx.Request, nonce), CanChallenge: true})
+	if ch, ok := errors.AsType[*ingest.ChallengeError](err); ok {
+		cancel()
+		h.s.log.Debug("rtsp publisher asked for credentials", "remote", remote, "stream", name, "digest", ch.Digest)
+		return challenge(nonce, ch), nil
+	}
 	if err != nil {
 		cancel()
 		reason, status := refuseOther, base.StatusBadRequest
