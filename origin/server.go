@@ -419,7 +419,7 @@ func (s *Server) instrument(h func(w http.ResponseWriter, r *http.Request) Kind)
 			sw = &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		}
 		sw.kind = h(sw, r)
-		sw.stream = chi.URLParam(r, "name")
+		sw.stream = urlStream(r)
 		sw.instrumented = true
 		if !ok && sw.aborted {
 			panic(http.ErrAbortHandler)
