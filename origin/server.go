@@ -228,15 +228,24 @@ func (s *Server) cors(next http.Handler) http.Handler {
 }
 
 // timeline looks the stream up and forgets rendered documents of streams
-// that are gone.
+// that are gone: this one at once, the others every sweepEvery.
 func (s *Server) timeline(r *http.Request) (*packager.Timeline, error) {
 	name := chi.URLParam(r, "name")
 	tl, err := s.opts.Streams.Timeline(name)
 	if errors.Is(err, packager.ErrNotFound) {
-		s.cache.forget(name)
-		s.viewers.forget(name)
+		s.forget(name)
 	}
+	s.cache.sweep(s.opts.Now(), func(name string) bool {
+		_, err := s.opts.Streams.Timeline(name)
+		return err == nil
+	}, s.forget)
 	return tl, err
+}
+
+// forget drops what the origin keeps of a stream that is gone.
+func (s *Server) forget(name string) {
+	s.cache.forget(name)
+	s.viewers.forget(name)
 }
 
 func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request) Kind {
