@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liveorigin/liveorigin/internal/battery"
+)
+
+// TestHostileInputBattery runs the hostile-input battery (cmd/battery,
+// internal/battery) in its short mode against the daemon in-process: a
+// panic anywhere in the server ends this test binary, nothing recovers it.
+// Every case must pass, the clean stream's viewer see no error, and the
+// goroutines and heap come back to their baseline.
+func TestHostileInputBattery(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	a := startApp(t, func(c *Config) {
+		c.LogLevel = "warn" // the battery makes thousands of warnings
+		// Short windows: the cases' streams are forgotten soon.
+		c.SegmentTarget, c.Window, c.ReconnectGrace = time.Second, 6*time.Second, 2*time.Second
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var status strings.Builder
+	rep, err := battery.Run(ctx, battery.Target{Admin: a.adminLn.Addr().String()}, battery.Options{Short: true, Status: &status})
+	if err != nil {
+		t.Fatalf("battery: %v\n%s", err, status.String())
+	}
+	var out strings.Builder
+	if err := rep.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("battery:\n%s", out.String())
+	if !rep.Passed() {
+		t.Errorf("the hostile-input battery failed (table above)")
+	}
+	if len(rep.Cases) < 50 {
+		t.Errorf("the battery ran %d cases, want every one (at least 50)", len(rep.Cases))
+	}
+}
