@@ -76,6 +76,9 @@ type Runtime struct {
 	// the clean stream's window fills and shrinks as the cases' streams
 	// are forgotten, whatever the server did wrong or right.
 	Held int64 `json:"bytes_held"`
+	// Streams are the streams the packager holds (by their
+	// liveorigin_packager_bytes_held series).
+	Streams []string `json:"streams"`
 }
 
 // Overhead is the heap in use beyond the media held: what the return to
@@ -86,7 +89,9 @@ func (r Runtime) Overhead() int64 { return r.HeapInuse - r.Held }
 // liveorigin_packager_bytes_held from /metrics; with gc, it first has the server collect garbage
 // (/debug/pprof/heap?gc=1), so the heap figure is what is live.
 func (a *adminClient) runtime(ctx context.Context, gc bool) (Runtime, error) {
-	if gc {
+	// Twice: what sync.Pools hold (the HTTP server's buffers of thousands
+	// of closed connections) survives one collection, not two.
+	for i := 0; gc && i < 2; i++ {
 		if _, err := a.get(ctx, "/debug/pprof/heap?gc=1", 64<<20); err != nil {
 			return Runtime{}, err
 		}
@@ -102,10 +107,15 @@ func (a *adminClient) runtime(ctx context.Context, gc bool) (Runtime, error) {
 	}
 	rt := Runtime{Goroutines: int(g), HeapInuse: int64(h)}
 	for k, v := range m {
-		if strings.HasPrefix(k, "liveorigin_packager_bytes_held{") {
+		if labels, ok := strings.CutPrefix(k, "liveorigin_packager_bytes_held{"); ok {
 			rt.Held += int64(v)
+			if _, name, ok := strings.Cut(labels, `stream="`); ok {
+				name, _, _ = strings.Cut(name, `"`)
+				rt.Streams = append(rt.Streams, name)
+			}
 		}
 	}
+	sort.Strings(rt.Streams)
 	return rt, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -43,10 +44,11 @@ type Options struct {
 	GoroutineSlack int
 	// HeapSlack is how many bytes of heap in use above the baseline count
 	// as back to it, the media the streams hold left out on both sides;
-	// default 16 MiB.
+	// default 8 MiB.
 	HeapSlack int64
-	// Settle bounds the wait for goroutines and heap to come back after
-	// the cases; default 60s.
+	// Settle bounds the wait, after the cases, for the server to forget
+	// their streams (reconnect grace, then the window and its retention)
+	// and for goroutines and heap to come back; default 150s.
 	Settle time.Duration
 	// Logger receives progress; default: discarded.
 	Logger *slog.Logger
@@ -68,10 +70,10 @@ func (o Options) withDefaults() Options {
 		o.GoroutineSlack = 25
 	}
 	if o.HeapSlack <= 0 {
-		o.HeapSlack = 16 << 20
+		o.HeapSlack = 8 << 20
 	}
 	if o.Settle <= 0 {
-		o.Settle = 60 * time.Second
+		o.Settle = 150 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -82,13 +84,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// cleanName is the clean stream's name.
-const cleanName = "clean"
+// cleanPrefix starts the clean stream's name; a random suffix keeps one
+// run from meeting the stream an earlier run left (ended, or replaced
+// within the reconnect grace).
+const cleanPrefix = "clean-"
 
 // env is what a case gets: the server's addresses and the run's shared
 // pieces.
 type env struct {
 	rtmp, srt, rtsp, http string // host:port
+	clean                 string // the clean stream's name
 	admin                 *adminClient
 	opts                  Options
 	samples               *samples
@@ -105,7 +110,7 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{admin: admin, opts: opts, log: opts.Logger}
+	e := &env{admin: admin, opts: opts, log: opts.Logger, clean: fmt.Sprintf("%s%08x", cleanPrefix, rand.Uint32())}
 	host, _, err := net.SplitHostPort(target.Admin)
 	if err != nil {
 		return nil, fmt.Errorf("admin address %q: %w", target.Admin, err)
@@ -142,21 +147,21 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 
 	// The clean stream and its viewer.
 	// The clean stream: 640x360, a key frame a second.
-	pub, err := ffpublish.Start(opts.FFmpeg, "640x360", 30, "rtmp://"+e.rtmp+"/live/"+cleanName)
+	pub, err := ffpublish.Start(opts.FFmpeg, "640x360", 30, "rtmp://"+e.rtmp+"/live/"+e.clean)
 	if err != nil {
 		return nil, err
 	}
 	defer pub.Stop()
 	viewerCtx, stopViewer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopViewer()
-	v := newViewer("http://"+e.http+"/live/"+cleanName+"/", opts.Logger)
+	v := newViewer("http://"+e.http+"/live/"+e.clean+"/", opts.Logger)
 	viewerDone := make(chan struct{})
 	go func() {
 		defer close(viewerDone)
 		v.run(viewerCtx)
 	}()
 	defer func() { stopViewer(); <-viewerDone }()
-	fmt.Fprintf(opts.Status, "battery: clean stream published to rtmp://%s/live/%s, played from http://%s/live/%s/index.m3u8\n", e.rtmp, cleanName, e.http, cleanName)
+	fmt.Fprintf(opts.Status, "battery: clean stream published to rtmp://%s/live/%s, played from http://%s/live/%s/index.m3u8\n", e.rtmp, e.clean, e.http, e.clean)
 	if err := v.waitPlaying(ctx, pub, 45*time.Second); err != nil {
 		return nil, err
 	}
@@ -189,7 +194,9 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 		}
 	}
 
-	// Back to baseline?
+	// Back to baseline? The cases' streams are forgotten after the
+	// reconnect grace, the window and its retention.
+	fmt.Fprintf(opts.Status, "battery: waiting (at most %v) for the cases' streams to be forgotten and goroutines and heap to come back\n", opts.Settle)
 	rep.After, rep.Settled = settle(ctx, admin, base, opts)
 	if err := alive(); err != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("server not alive: %v", err))
@@ -205,6 +212,10 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 	}
 	if rep.Viewer.Segments == 0 {
 		rep.Problems = append(rep.Problems, "clean viewer fetched no segment")
+	}
+	if left := caseStreams(rep.After); len(left) > 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("the server still holds the cases' streams %v after them: %s",
+			opts.Settle, strings.Join(left, ", ")))
 	}
 	if rep.After.Goroutines > base.Goroutines+opts.GoroutineSlack {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("goroutines did not return to baseline within %v: %d, baseline %d (slack %d)",
@@ -252,8 +263,21 @@ func runCase(ctx context.Context, e *env, c hostileCase) CaseResult {
 	return r
 }
 
-// settle waits until the goroutines and heap are back within the slack
-// of base, or opts.Settle has passed, and returns the last figures.
+// caseStreams are the streams held that the cases published: all but
+// the clean stream and those held at the baseline.
+func caseStreams(rt Runtime) []string {
+	var out []string
+	for _, name := range rt.Streams {
+		if strings.HasPrefix(name, "battery-") {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// settle waits until the server has forgotten the cases' streams and the
+// goroutines and heap are back within the slack of base, or opts.Settle
+// has passed, and returns the last figures.
 func settle(ctx context.Context, admin *adminClient, base Runtime, opts Options) (Runtime, time.Duration) {
 	start := time.Now()
 	deadline := time.NewTimer(opts.Settle)
@@ -265,7 +289,7 @@ func settle(ctx context.Context, admin *adminClient, base Runtime, opts Options)
 		rt, err := admin.runtime(ctx, true)
 		if err == nil {
 			last = rt
-			if rt.Goroutines <= base.Goroutines+opts.GoroutineSlack && rt.Overhead() <= base.Overhead()+opts.HeapSlack {
+			if len(caseStreams(rt)) == 0 && rt.Goroutines <= base.Goroutines+opts.GoroutineSlack && rt.Overhead() <= base.Overhead()+opts.HeapSlack {
 				return rt, time.Since(start)
 			}
 		}

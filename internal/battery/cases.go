@@ -19,6 +19,7 @@ type hostileCase struct {
 func allCases() []hostileCase {
 	var cs []hostileCase
 	cs = append(cs, rtmpCases()...)
+	cs = append(cs, rtmpPublishCases()...)
 	cs = append(cs, srtCases()...)
 	cs = append(cs, rtspCases()...)
 	cs = append(cs, httpCases()...)

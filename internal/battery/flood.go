@@ -25,7 +25,7 @@ func halfOpenFlood(ctx context.Context, e *env) error {
 	}{
 		{"rtmp", e.rtmp, append([]byte{3}, make([]byte, 700)...)},
 		{"rtsp", e.rtsp, []byte("OPTIONS rtsp://" + e.rtsp + "/live/x RTSP/1.0\r\nCSeq: 1\r\n")},
-		{"http", e.http, []byte("GET /live/" + cleanName + "/index.m3u8 HTTP/1.1\r\nHost: battery\r\n")},
+		{"http", e.http, []byte("GET /live/" + e.clean + "/index.m3u8 HTTP/1.1\r\nHost: battery\r\n")},
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -72,7 +72,7 @@ func halfOpenFlood(ctx context.Context, e *env) error {
 	hold := time.Now()
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: closeTimeout}
 	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://" + e.http + "/live/" + cleanName + "/index.m3u8")
+	resp, err := hc.Get("http://" + e.http + "/live/" + e.clean + "/index.m3u8")
 	if err != nil {
 		return fmt.Errorf("with %d half-open connections held, a new viewer failed: %w", len(conns), err)
 	}

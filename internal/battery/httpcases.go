@@ -85,60 +85,100 @@ func httpCases() []hostileCase {
 	notFound := []int{400, 404, 301, 308}
 	tooBig := []int{0, 400, 414, 431}
 	badRequest := []int{400}
-	media := "/live/" + cleanName + "/v0.m3u8"
 	return []hostileCase{
-		httpExpect("path-traversal", notFound, func(*env) []string {
+		httpExpect("path-traversal", notFound, func(e *env) []string {
 			var reqs []string
 			for _, p := range []string{
-				"/live/../../../../etc/passwd", "/live/" + cleanName + "/../../../etc/passwd",
-				"/live/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/live/" + cleanName + "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-				"/live/" + cleanName + "/..%2f..%2f..%2fetc%2fpasswd", "/live/..%5c..%5c..%5cetc%5cpasswd",
-				"/..;/..;/etc/passwd", "//etc/passwd", "/live/" + cleanName + "/v0/%2e%2e%2f%2e%2e%2findex.m3u8%00.m4s",
-				"/live/%00/index.m3u8", "/live/" + cleanName + "/v0/..%252f..%252fetc%252fpasswd",
+				"/live/../../../../etc/passwd", "/live/" + e.clean + "/../../../etc/passwd",
+				"/live/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/live/" + e.clean + "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+				"/live/" + e.clean + "/..%2f..%2f..%2fetc%2fpasswd", "/live/..%5c..%5c..%5cetc%5cpasswd",
+				"/..;/..;/etc/passwd", "//etc/passwd", "/live/" + e.clean + "/v0/%2e%2e%2f%2e%2e%2findex.m3u8%00.m4s",
+				"/live/%00/index.m3u8", "/live/" + e.clean + "/v0/..%252f..%252fetc%252fpasswd",
 			} {
 				reqs = append(reqs, get(p))
 			}
 			return reqs
 		}),
-		httpExpect("oversized-query", tooBig, func(*env) []string {
-			return []string{get(media + "?x=" + strings.Repeat("a", 2<<20))}
+		httpExpect("oversized-query", tooBig, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?x=" + strings.Repeat("a", 2<<20))}
 		}),
-		httpExpect("long-query-under-the-header-limit", []int{200}, func(*env) []string {
-			return []string{get(media + "?x=" + strings.Repeat("a", 8<<10))}
+		httpExpect("long-query-under-the-header-limit", []int{200}, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?x=" + strings.Repeat("a", 8<<10))}
 		}),
-		httpExpect("oversized-header", tooBig, func(*env) []string {
-			return []string{get(media, "X-Big: "+strings.Repeat("b", 2<<20))}
+		httpExpect("oversized-header", tooBig, func(e *env) []string {
+			return []string{get(mediaPath(e), "X-Big: "+strings.Repeat("b", 2<<20))}
 		}),
-		httpExpect("many-headers", []int{0, 200, 400, 431}, func(*env) []string {
+		httpExpect("many-headers", []int{0, 200, 400, 431}, func(e *env) []string {
 			hs := make([]string, 30000)
 			for i := range hs {
 				hs[i] = fmt.Sprintf("X-H%d: v", i)
 			}
-			return []string{get(media, hs...)}
+			return []string{get(mediaPath(e), hs...)}
 		}),
-		httpExpect("hls-msn-far-future", badRequest, func(*env) []string {
-			return []string{get(media + "?_HLS_msn=999999999"), get(media + "?_HLS_msn=4000000000&_HLS_part=0")}
+		httpExpect("hls-msn-far-future", badRequest, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?_HLS_msn=999999999"), get(mediaPath(e) + "?_HLS_msn=4000000000&_HLS_part=0")}
 		}),
-		httpExpect("hls-msn-negative", badRequest, func(*env) []string {
-			return []string{get(media + "?_HLS_msn=-1"), get(media + "?_HLS_msn=-9223372036854775808"), get(media + "?_HLS_msn=1&_HLS_part=-1")}
+		httpExpect("hls-msn-negative", badRequest, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?_HLS_msn=-1"), get(mediaPath(e) + "?_HLS_msn=-9223372036854775808"), get(mediaPath(e) + "?_HLS_msn=1&_HLS_part=-1")}
 		}),
-		httpExpect("hls-msn-huge", badRequest, func(*env) []string {
-			return []string{get(media + "?_HLS_msn=99999999999999999999999999"), get(media + "?_HLS_msn=18446744073709551615"),
-				get(media + "?_HLS_msn=1e9"), get(media + "?_HLS_msn=0x10"), get(media + "?_HLS_msn=")}
+		httpExpect("hls-msn-huge", badRequest, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?_HLS_msn=99999999999999999999999999"), get(mediaPath(e) + "?_HLS_msn=18446744073709551615"),
+				get(mediaPath(e) + "?_HLS_msn=1e9"), get(mediaPath(e) + "?_HLS_msn=0x10"), get(mediaPath(e) + "?_HLS_msn=")}
 		}),
-		httpExpect("hls-part-without-msn", badRequest, func(*env) []string {
-			return []string{get(media + "?_HLS_part=1"), get(media + "?_HLS_part=999999999999999")}
+		httpExpect("hls-part-without-msn", badRequest, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?_HLS_part=1"), get(mediaPath(e) + "?_HLS_part=999999999999999")}
 		}),
-		httpExpect("hls-skip-and-msn-repeated", []int{200, 400}, func(*env) []string {
-			return []string{get(media + "?_HLS_skip=YES&_HLS_skip=v2"), get(media + "?_HLS_msn=1&_HLS_msn=2")}
+		httpExpect("hls-skip-and-msn-repeated", []int{200, 400}, func(e *env) []string {
+			return []string{get(mediaPath(e) + "?_HLS_skip=YES&_HLS_skip=v2"), get(mediaPath(e) + "?_HLS_msn=1&_HLS_msn=2")}
 		}),
-		httpExpect("unknown-stream-and-rendition", []int{404}, func(*env) []string {
-			return []string{get("/live/battery-no-such-stream/index.m3u8"), get("/live/" + cleanName + "/v99.m3u8"),
-				get("/live/" + cleanName + "/v0/999999999999999999999.m4s")}
+		httpExpect("unknown-stream-and-rendition", []int{404}, func(e *env) []string {
+			return []string{get("/live/battery-no-such-stream/index.m3u8"), get("/live/" + e.clean + "/v99.m3u8"),
+				get("/live/" + e.clean + "/v0/999999999999999999999.m4s")}
 		}),
-		httpExpect("bad-request-lines", []int{0, 400, 405, 501, 505}, func(*env) []string {
-			return []string{"GET\r\n\r\n", "GET / HTTP/9.9\r\nHost: x\r\n\r\n", "FROB /live/" + cleanName + "/index.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		{name: "http/blocking-reload-flood", timeout: 60 * time.Second, run: blockingFlood},
+		{name: "http/range-abuse", run: rangeAbuse},
+		httpExpect("bad-request-lines", []int{0, 400, 405, 501, 505}, func(e *env) []string {
+			return []string{"GET\r\n\r\n", "GET / HTTP/9.9\r\nHost: x\r\n\r\n", "FROB /live/" + e.clean + "/index.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 				"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 100)}
 		}),
 	}
 }
+
+// rangeAbuse asks for a segment of the clean stream with Range headers
+// no player sends: each must be answered 200, 206 or 416.
+func rangeAbuse(ctx context.Context, e *env) error {
+	code, body, err := rawHTTP(ctx, e.http, get("/live/"+e.clean+"/v0.m3u8"))
+	if err != nil || code != http.StatusOK {
+		return fmt.Errorf("GET v0.m3u8: %d %v", code, err)
+	}
+	segs := reSegmentLine.FindAllString(body, -1)
+	if len(segs) == 0 {
+		return errors.New("v0.m3u8 lists no segment")
+	}
+	path := "/live/" + e.clean + "/" + strings.TrimSpace(segs[0])
+	many := make([]string, 2000)
+	for i := range many {
+		many[i] = fmt.Sprintf("%d-%d", i, i)
+	}
+	var errs []error
+	for _, r := range []string{
+		"bytes=" + strings.Join(many, ","), "bytes=0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0,0-0",
+		"bytes=-0", "bytes=5-1", "bytes=99999999999999999999-", "bytes=-99999999999999999999", "bytes=0--1",
+		"bytes=", "furlongs=0-1", "bytes=0-1,-", "bytes=1-0,",
+	} {
+		code, _, err := rawHTTP(ctx, e.http, get(path, "Range: "+r))
+		label := r
+		if len(label) > 40 {
+			label = label[:40] + "..."
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("Range %s: %w", label, err))
+		} else if code != 200 && code != 206 && code != 416 {
+			errs = append(errs, fmt.Errorf("Range %s: answered %d", label, code))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mediaPath is the clean stream's video playlist.
+func mediaPath(e *env) string { return "/live/" + e.clean + "/v0.m3u8" }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"time"
 )
 
 // rawRTMP is a case that dials the RTMP port, optionally completes the
@@ -31,21 +30,6 @@ func rawRTMP(name string, handshake, closes bool, send func(r *rand.Rand) []byte
 			_ = tc.CloseWrite()
 		}
 		return expectClosed(ctx, c)
-	}}
-}
-
-// published is a case that publishes name with go-rtmp's client and
-// sends the tags tags returns; the server may end the publisher (that is
-// its answer to nonsense), it must not be harmed.
-func published(name string, tags func(s *samples) []flvTag) hostileCase {
-	return hostileCase{name: "rtmp/" + name, run: func(ctx context.Context, e *env) error {
-		p, err := rtmpPublish(ctx, e.rtmp, "battery-"+strings.ReplaceAll(name, "/", "-"))
-		if err != nil {
-			return err
-		}
-		defer p.close()
-		_ = p.sendAll(tags(e.samples))
-		return nil
 	}}
 }
 
@@ -128,157 +112,44 @@ func rtmpCases() []hostileCase {
 			return rtmpMessage(csidCommand, msgCommand, 0, connectCommand(amfObject(props...)))
 		}),
 		rawRTMP("amf0-publish-huge-name", true, false, func(*rand.Rand) []byte {
-			b := rtmpMessage(csidCommand, msgCommand, 0, connectCommand())
-			b = append(b, rtmpMessage(csidCommand, msgCommand, 0, concat(amfStr("createStream"), amfNum(2), amfNull()))...)
+			b := connectAndCreateStream()
 			name := strings.Repeat("n", 60000)
 			return append(b, rtmpMessage(8, msgCommand, 1, concat(amfStr("publish"), amfNum(0), amfNull(), amfStr(name), amfStr("live")))...)
 		}),
-		published("flv-lying-nalu-length", func(s *samples) []flvTag {
-			return append(sequenceHeaders(s.a), flvTag{typ: 9, ts: 0, body: []byte{0x17, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x65, 0x88}})
+		rawRTMP("amf0-publish-long-string-4GiB", true, true, func(*rand.Rand) []byte {
+			b := connectAndCreateStream()
+			return append(b, rtmpMessage(8, msgCommand, 1, concat(amfStr("publish"), amfNum(0), amfNull(), []byte{0x0c, 0xff, 0xff, 0xff, 0xf0, 'x'}))...)
 		}),
-		published("flv-lying-avcc-length", func(s *samples) []flvTag {
-			// configurationVersion 1, one SPS claiming 65535 bytes.
-			return []flvTag{{typ: 9, body: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0xff, 0xff, 0x67, 0x64}}}
-		}),
-		published("flv-truncated-tags", func(s *samples) []flvTag {
-			return append(sequenceHeaders(s.a), flvTag{typ: 9, body: []byte{0x17}}, flvTag{typ: 8, body: []byte{0xaf}}, flvTag{typ: 9, body: []byte{0x17, 1, 0}})
-		}),
-		published("flv-aac-header-1-byte", func(s *samples) []flvTag {
-			return []flvTag{{typ: 8, body: []byte{0xaf, 0, 0x12}}}
-		}),
-		published("flv-negative-composition-time", func(s *samples) []flvTag {
-			tags := sequenceHeaders(s.a)
-			for _, t := range media(s.a)[:60] {
-				if t.video() && !t.sequenceHeader() {
-					b := append([]byte(nil), t.body...)
-					b[2], b[3], b[4] = 0x80, 0, 0 // -8388608 ms
-					t.body = b
-				}
-				tags = append(tags, t)
+		rawRTMP("create-stream-flood", true, false, func(*rand.Rand) []byte {
+			b := rtmpMessage(csidCommand, msgCommand, 0, connectCommand())
+			for i := range 5000 {
+				b = append(b, rtmpMessage(csidCommand, msgCommand, 0, concat(amfStr("createStream"), amfNum(float64(i+2)), amfNull()))...)
 			}
-			return tags
+			return b
 		}),
-		published("avc-resolution-change", func(s *samples) []flvTag {
-			a, b := media(s.a), media(s.b)
-			return concatTags(a[:len(a)/2], shift(only(b, flvTag.video), a[len(a)/2-1].ts+33), shift(only(a[len(a)/2:], flvTag.audio), 0))
-		}),
-		published("video-codec-change", func(s *samples) []flvTag {
-			a := media(s.a)
-			half := a[len(a)/2:]
-			// Enhanced RTMP: an HEVC sequence start with a garbage record,
-			// then the H.264 frames again, then a legacy Sorenson H.263 frame.
-			hevc := flvTag{typ: 9, ts: half[0].ts, body: append([]byte{0x90, 'h', 'v', 'c', '1'}, make([]byte, 40)...)}
-			sorenson := flvTag{typ: 9, ts: half[len(half)-1].ts, body: []byte{0x12, 0, 0, 0x84, 0, 0}}
-			return concatTags(a[:len(a)/2], []flvTag{hevc}, half, []flvTag{sorenson})
-		}),
-		published("aac-config-change", func(s *samples) []flvTag {
-			a, b := media(s.a), media(s.b)
-			return concatTags(a[:len(a)/2], shift(only(b, flvTag.audio), a[len(a)/2-1].ts+20), only(a[len(a)/2:], flvTag.video))
-		}),
-		published("timestamps-jump-back", func(s *samples) []flvTag {
-			a := media(s.a)
-			return concatTags(shift(a[:len(a)/2], 10000), a[len(a)/2:])
-		}),
-		published("timestamps-jump-forward-5h", func(s *samples) []flvTag {
-			a := media(s.a)
-			return concatTags(a[:len(a)/2], shift(a[len(a)/2:], uint32(5*time.Hour/time.Millisecond)))
-		}),
-		published("timestamps-wrap-2^32", func(s *samples) []flvTag {
-			return shift(media(s.a), 1<<32-1500) // wraps after 1.5 s
-		}),
-		published("timestamps-all-zero", func(s *samples) []flvTag {
-			return shift(media(s.a), 0, 0)
-		}),
-		published("keyframe-less", func(s *samples) []flvTag {
-			var tags []flvTag
-			for _, t := range media(s.a) {
-				if !t.keyframe() || t.sequenceHeader() {
-					tags = append(tags, t)
+		rawRTMP("partial-messages-on-60-chunk-streams", true, false, func(r *rand.Rand) []byte {
+			// 60 video messages of 4 MiB begun at once, 256 KiB of each sent
+			// (chunk size 64 KiB): go-rtmp buffers them all.
+			b := concat(connectAndCreateStream(), setChunkSize(64<<10))
+			payload := randomBytes(r, 64<<10)
+			for csid := 4; csid < 4+60; csid++ {
+				b = append(b, chunkHeader(csid, msgVideo, 1, 0, 4<<20)...)
+				b = append(b, payload...)
+			}
+			for range 3 {
+				for csid := 4; csid < 4+60; csid++ {
+					b = append(b, 0xc0|byte(csid))
+					b = append(b, payload...)
 				}
 			}
-			return tags
+			return b
 		}),
-		published("sequence-headers-only", func(s *samples) []flvTag {
-			var tags []flvTag
-			for i := range 2000 {
-				for _, t := range sequenceHeaders(s.a) {
-					t.ts = uint32(i)
-					tags = append(tags, t)
-				}
-			}
-			return tags
-		}),
-		{name: "rtmp/publish-clean-name", run: publishCleanName},
 	}
 }
 
-// publishCleanName publishes on the clean stream's name: the server must
-// refuse it (liveorigin_rtmp_publish_refused_total{reason="already_publishing"}
-// grows) and the clean stream go on.
-func publishCleanName(ctx context.Context, e *env) error {
-	const series = `liveorigin_rtmp_publish_refused_total{reason="already_publishing"}`
-	before, err := e.admin.counters(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := rtmpPublish(ctx, e.rtmp, cleanName)
-	if err == nil {
-		defer p.close()
-		_ = p.sendAll(sequenceHeaders(e.samples.b))
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		after, err := e.admin.counters(ctx)
-		if err == nil && after[series] > before[series] {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("a second publisher on %q was not refused (%s did not grow)", cleanName, series)
-		case <-tick.C:
-		}
-	}
-}
-
-func sequenceHeaders(tags []flvTag) []flvTag {
-	var out []flvTag
-	for _, t := range tags {
-		if t.sequenceHeader() {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func only(tags []flvTag, keep func(flvTag) bool) []flvTag {
-	var out []flvTag
-	for _, t := range tags {
-		if keep(t) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// shift adds by to every timestamp (modulo 2^32, as RTMP's are); with a
-// fixed value, every timestamp becomes it.
-func shift(tags []flvTag, by uint32, fixed ...uint32) []flvTag {
-	out := make([]flvTag, len(tags))
-	for i, t := range tags {
-		t.ts += by
-		if len(fixed) > 0 {
-			t.ts = fixed[0]
-		}
-		out[i] = t
-	}
-	return out
-}
-
-func concatTags(parts ...[]flvTag) []flvTag {
-	var out []flvTag
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
+// connectAndCreateStream is a connect and a createStream (which go-rtmp
+// answers with stream id 1), without waiting for the answers.
+func connectAndCreateStream() []byte {
+	return concat(rtmpMessage(csidCommand, msgCommand, 0, connectCommand()),
+		rtmpMessage(csidCommand, msgCommand, 0, concat(amfStr("createStream"), amfNum(2), amfNull())))
 }

@@ -108,7 +108,7 @@ func srtCases() []hostileCase {
 			for _, id := range []string{
 				"garbage", "publish:", "publish:live/", "publish:../../etc/passwd", "publish:live/../../x",
 				"publish:live/" + strings.Repeat("x", 500), "#!::m=publish", "#!::r=live/a,m=frobnicate",
-				"#!::r=live/" + cleanName + ",m=publish", "publish:live/" + cleanName, "publish:live/a\x00b", "publish:live/%2e%2e",
+				"#!::r=live/" + e.clean + ",m=publish", "publish:live/" + e.clean, "publish:live/a\x00b", "publish:live/%2e%2e",
 			} {
 				if ctx.Err() != nil {
 					break
