@@ -155,6 +155,9 @@ func rtmpPublishCases() []hostileCase {
 			}
 			return tags
 		}),
+		corruptedConfig("corrupted-avc-config", true),
+		corruptedConfig("corrupted-aac-config", false),
+		{name: "rtmp/bitflipped-frames", run: bitflippedFrames},
 		{name: "rtmp/metadata-nonsense", run: metadataNonsense},
 		{name: "rtmp/publish-churn", run: publishChurn},
 		{name: "rtmp/two-publishes-one-connection", run: twoPublishes},

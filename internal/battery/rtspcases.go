@@ -174,6 +174,7 @@ func rtspCases() []hostileCase {
 			code, _, err = c.request("RECORD", append(hs, "Range: npt=0.000-"), "")
 			return refused("RECORD without SETUP", code, err)
 		}},
+		{name: "rtsp/record-garbage-rtp", run: recordGarbageRTP},
 		{name: "rtsp/interleaved-garbage", run: func(ctx context.Context, e *env) error {
 			c, err := rtspDial(ctx, e, "battery-rtsp-interleaved")
 			if err != nil {
@@ -194,4 +195,53 @@ func rtspCases() []hostileCase {
 			return expectClosed(ctx, c)
 		}},
 	}
+}
+
+// recordGarbageRTP sets up a RECORD session over TCP the proper way and
+// sends RTP packets whose H.264 payloads no packetizer writes: random NAL
+// types, FU-A fragments out of order, STAP-A aggregates with lying
+// sizes, sequence numbers and timestamps jumping.
+func recordGarbageRTP(ctx context.Context, e *env) error {
+	c, err := rtspDial(ctx, e, "battery-rtsp-garbage-rtp")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	code, _, err := c.request("ANNOUNCE", []string{"Content-Type: application/sdp"}, goodSDP)
+	if err != nil || code != 200 {
+		return fmt.Errorf("ANNOUNCE: %d %v", code, err)
+	}
+	base := c.url
+	c.url = base + "/trackID=0"
+	code, h, err := c.request("SETUP", []string{"Transport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"}, "")
+	if err != nil || code != 200 {
+		return fmt.Errorf("SETUP: %d %v", code, err)
+	}
+	session, _, _ := strings.Cut(h.Get("Session"), ";")
+	c.url = base
+	if code, _, err = c.request("RECORD", []string{"Session: " + session, "Range: npt=0.000-"}, ""); err != nil || code != 200 {
+		return fmt.Errorf("RECORD: %d %v", code, err)
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	var b []byte
+	seq, ts := uint16(r.Uint32()), r.Uint32()
+	for i := range e.count(5000, 1500) {
+		payload := randomBytes(r, 1+r.IntN(1400))
+		switch i % 4 {
+		case 0: // FU-A, random start/end bits
+			payload[0] = 0x7c
+		case 1: // STAP-A with a lying first size
+			payload = append([]byte{0x78, 0xff, 0xff}, payload...)
+		case 2: // an IDR slice of garbage
+			payload[0] = 0x65
+		}
+		seq += uint16(1 + r.IntN(3)*r.IntN(2)*1000)
+		ts += uint32(r.IntN(6000)) - 1000
+		pkt := []byte{0x80, 96 | byte(r.IntN(2))<<7, byte(seq >> 8), byte(seq), byte(ts >> 24), byte(ts >> 16), byte(ts >> 8), byte(ts), 1, 2, 3, 4}
+		pkt = append(pkt, payload...)
+		b = append(b, '$', 0, byte(len(pkt)>>8), byte(len(pkt)))
+		b = append(b, pkt...)
+	}
+	writeAll(c, b)
+	return nil
 }

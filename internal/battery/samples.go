@@ -32,6 +32,8 @@ type samples struct {
 	// a: 320x240 30 fps H.264 (key frame a second, no B-frames) and AAC
 	// 48 kHz stereo; b: 160x120 H.264 and AAC 44.1 kHz mono.
 	a, b []flvTag
+	// ts is a as MPEG-TS, what an SRT caller sends.
+	ts []byte
 }
 
 func makeSamples(ctx context.Context, ffmpeg string) (*samples, error) {
@@ -52,6 +54,13 @@ func makeSamples(ctx context.Context, ffmpeg string) (*samples, error) {
 	}
 	var s samples
 	var err error
+	if s.ts, err = encode(ctx, ffmpeg,
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "64k", "-f", "mpegts", "pipe:1"); err != nil {
+		return nil, err
+	}
 	if s.a, err = gen("320x240", 48000, 2); err != nil {
 		return nil, err
 	}

@@ -121,6 +121,7 @@ func srtCases() []hostileCase {
 			}
 			return errors.Join(errs...)
 		}},
+		{name: "srt/corrupted-mpegts", run: corruptedTS},
 		{name: "srt/garbage-after-handshake", run: func(ctx context.Context, e *env) error {
 			c, err := srtDial(e.srt, "publish:live/battery-srt-garbage")
 			if err != nil {
