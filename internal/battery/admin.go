@@ -15,6 +15,7 @@ import (
 
 // adminClient reads the server's admin listener.
 type adminClient struct {
+	addr  string // host:port
 	base  string
 	token string
 	hc    *http.Client
@@ -22,6 +23,7 @@ type adminClient struct {
 
 func newAdminClient(addr, token string) *adminClient {
 	return &adminClient{
+		addr:  addr,
 		base:  "http://" + addr,
 		token: token,
 		hc:    &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2}, Timeout: 15 * time.Second},

@@ -2,7 +2,9 @@ package battery
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -14,7 +16,29 @@ import (
 // While they are held, the clean viewer keeps playing and a new viewer
 // and a new RTMP handshake still get through; then they are closed.
 func floodCases() []hostileCase {
-	return []hostileCase{{name: "tcp/half-open-flood", timeout: 90 * time.Second, run: halfOpenFlood}}
+	return []hostileCase{
+		{name: "tcp/random-bytes-every-port", run: randomEveryPort},
+		{name: "tcp/half-open-flood", timeout: 90 * time.Second, run: halfOpenFlood},
+	}
+}
+
+// randomEveryPort sends 64 KiB of random bytes to every TCP listener,
+// the admin one too: each must close the connection.
+func randomEveryPort(ctx context.Context, e *env) error {
+	r := rand.New(rand.NewPCG(15, 16))
+	var errs []error
+	for _, p := range []struct{ name, addr string }{{"rtmp", e.rtmp}, {"rtsp", e.rtsp}, {"http", e.http}, {"admin", e.admin.addr}} {
+		c, err := dial(ctx, p.addr)
+		if err != nil {
+			return err
+		}
+		writeAll(c, randomBytes(r, 64<<10))
+		if err := expectClosed(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		}
+		_ = c.Close()
+	}
+	return errors.Join(errs...)
 }
 
 func halfOpenFlood(ctx context.Context, e *env) error {

@@ -139,7 +139,8 @@ func httpCases() []hostileCase {
 		{name: "http/range-abuse", run: rangeAbuse},
 		httpExpect("bad-request-lines", []int{0, 400, 405, 501, 505}, func(e *env) []string {
 			return []string{"GET\r\n\r\n", "GET / HTTP/9.9\r\nHost: x\r\n\r\n", "FROB /live/" + e.clean + "/index.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-				"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 100)}
+				"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 100),
+				"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00"}
 		}),
 	}
 }
