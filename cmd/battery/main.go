@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cases := fs.String("cases", "", "run only the cases whose names contain one of these comma-separated substrings")
 	fs.IntVar(&opts.HalfOpen, "half-open", 0, "half-open connections held on each TCP port (default 1000, 700 with -short)")
 	fs.IntVar(&opts.GoroutineSlack, "goroutine-slack", 0, "goroutines above the baseline that count as back to it (default 25)")
-	heapSlack := fs.Int64("heap-slack-mib", 0, "MiB of heap in use (beyond the media the streams hold) above the baseline that count as back to it (default 8)")
+	heapSlack := fs.Int64("heap-slack-mib", 0, "MiB of heap in use (beyond the media the streams hold) above the baseline that count as back to it (default 12)")
 	fs.DurationVar(&opts.Settle, "settle", 0, "how long the server may take, after the cases, to forget their streams and bring goroutines and heap back (default 150s)")
 	verbose := fs.Bool("v", false, "log progress, and the server's log when the battery started it")
 	fs.Usage = func() {
