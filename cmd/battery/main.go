@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.GoroutineSlack, "goroutine-slack", 0, "goroutines above the baseline that count as back to it (default 25)")
 	heapSlack := fs.Int64("heap-slack-mib", 0, "MiB of heap in use (beyond the media the streams hold) above the baseline that count as back to it (default 12)")
 	fs.DurationVar(&opts.Settle, "settle", 0, "how long the server may take, after the cases, to forget their streams and bring goroutines and heap back (default 150s)")
+	fs.DurationVar(&opts.StallAfter, "stall-after", 0, "how long the clean viewer may see no new segment before that is an error (default three target durations)")
 	verbose := fs.Bool("v", false, "log progress, and the server's log when the battery started it")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: battery (-liveorigin PATH [-- liveorigin flags] | -admin HOST:PORT) [flags]\n\nRuns liveorigin's hostile-input battery (needs ffmpeg).\n\n")

@@ -52,6 +52,10 @@ type Options struct {
 	// their streams (reconnect grace, then the window and its retention)
 	// and for goroutines and heap to come back; default 150s.
 	Settle time.Duration
+	// StallAfter is how long the clean viewer may see no new segment in a
+	// media playlist before that is an error; default three target
+	// durations.
+	StallAfter time.Duration
 	// Logger receives progress; default: discarded.
 	Logger *slog.Logger
 	// Status receives a line per case as it ends; default: none.
@@ -148,15 +152,20 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 	rep := &Report{Started: time.Now()}
 
 	// The clean stream and its viewer.
-	// The clean stream: 640x360, a key frame a second.
-	pub, err := ffpublish.Start(opts.FFmpeg, "640x360", 30, "rtmp://"+e.rtmp+"/live/"+e.clean)
+	// The clean stream: 640x360 (320x240 in Short mode, for a machine
+	// busy with other tests), a key frame a second.
+	size := "640x360"
+	if opts.Short {
+		size = "320x240"
+	}
+	pub, err := ffpublish.Start(opts.FFmpeg, size, 30, "rtmp://"+e.rtmp+"/live/"+e.clean)
 	if err != nil {
 		return nil, err
 	}
 	defer pub.Stop()
 	viewerCtx, stopViewer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopViewer()
-	v := newViewer("http://"+e.http+"/live/"+e.clean+"/", opts.Logger)
+	v := newViewer("http://"+e.http+"/live/"+e.clean+"/", opts.StallAfter, opts.Logger)
 	viewerDone := make(chan struct{})
 	go func() {
 		defer close(viewerDone)

@@ -22,9 +22,10 @@ import (
 // answer, a failed request, or a media playlist without a new segment for
 // three target durations is an error.
 type viewer struct {
-	base *url.URL
-	hc   *http.Client
-	log  *slog.Logger
+	base       *url.URL
+	stallAfter time.Duration // 0: three target durations
+	hc         *http.Client
+	log        *slog.Logger
 
 	mu       sync.Mutex
 	st       ViewerStats
@@ -34,12 +35,13 @@ type viewer struct {
 	once     sync.Once
 }
 
-func newViewer(base string, log *slog.Logger) *viewer {
+func newViewer(base string, stallAfter time.Duration, log *slog.Logger) *viewer {
 	u, _ := url.Parse(base)
 	return &viewer{
-		base:    u,
-		log:     log,
-		playing: make(chan struct{}),
+		base:       u,
+		stallAfter: stallAfter,
+		log:        log,
+		playing:    make(chan struct{}),
 		hc: &http.Client{
 			Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, DisableCompression: true},
 			Timeout:   10 * time.Second,
@@ -133,8 +135,12 @@ func (v *viewer) poll(ctx context.Context, r *rendition) {
 			v.once.Do(func() { close(v.playing) })
 		}
 	}
-	if stall := time.Since(r.lastNew); stall > 3*r.target && ctx.Err() == nil {
-		v.problem("%s: no new segment for %v (target duration %v)", r.url.Path, stall.Round(time.Millisecond), r.target)
+	limit := v.stallAfter
+	if limit <= 0 {
+		limit = 3 * r.target
+	}
+	if stall := time.Since(r.lastNew); stall > limit && ctx.Err() == nil {
+		v.problem("%s: no new segment for %v (target duration %v, a stall after %v)", r.url.Path, stall.Round(time.Millisecond), r.target, limit)
 		r.lastNew = time.Now() // one report per stall
 	}
 }
