@@ -4,7 +4,7 @@ BIN      := bin/liveorigin
 ARGS     ?=
 FUZZTIME ?= 30s
 
-.PHONY: run build build-libsrt test unit e2e bench probe fuzz deps vet clean
+.PHONY: run build build-libsrt test unit e2e bench probe battery fuzz deps vet clean
 
 run: build
 	./$(BIN) $(ARGS)
@@ -41,6 +41,14 @@ bench:
 PROBE_ARGS ?=
 probe:
 	$(GO) run ./cmd/llprobe $(PROBE_ARGS)
+
+# The hostile-input battery (docs/security.md): starts bin/liveorigin on
+# loopback, publishes and plays one clean stream, and runs every hostile
+# publisher and client against it. E.g. BATTERY_ARGS="-short" or
+# BATTERY_ARGS="-cases rtmp/,http/ -v".
+BATTERY_ARGS ?=
+battery: build
+	$(GO) run ./cmd/battery -liveorigin $(BIN) $(BATTERY_ARGS)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

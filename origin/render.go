@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/liveorigin/liveorigin/manifest"
 	"github.com/liveorigin/liveorigin/packager"
@@ -23,7 +24,8 @@ const recentSnapshots = 4
 // while a document is rendered or a response is written.
 type renderCache struct {
 	utcTimingURL string
-	streams      sync.Map // stream name → *streamDocs
+	streams      sync.Map     // stream name → *streamDocs
+	lastSweep    atomic.Int64 // Unix ns of the last sweep
 	// renders counts documents rendered, for the tests of render-once.
 	renders atomic.Int64
 }
@@ -122,6 +124,30 @@ func (c *renderCache) newDocs(tl *packager.Timeline) *docs {
 
 // forget drops a stream that no longer exists.
 func (c *renderCache) forget(name string) { c.streams.Delete(name) }
+
+// sweepEvery is how often playback requests also forget the documents of
+// every stream that is gone, not only of the one they ask for.
+const sweepEvery = 10 * time.Second
+
+// sweep forgets the documents of the streams gone since the last sweep,
+// at most once per sweepEvery (the caller's clock, now). The documents
+// hold their timeline snapshots, and with them the window's segments: a
+// stream viewed until it ended and never asked for again kept its last
+// window in memory for good (found by the hostile-input battery). With
+// the sweep, what is held beyond the live streams is bounded by what was
+// viewed in the last sweepEvery of playback traffic.
+func (c *renderCache) sweep(now time.Time, exists func(name string) bool, forget func(name string)) {
+	last := c.lastSweep.Load()
+	if now.UnixNano()-last < int64(sweepEvery) || !c.lastSweep.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	c.streams.Range(func(k, _ any) bool {
+		if name := k.(string); !exists(name) {
+			forget(name)
+		}
+		return true
+	})
+}
 
 func (d *docs) multivariantDoc() (*doc, error) {
 	return d.multivariant.get(d.c, func() ([]byte, error) { return manifest.Multivariant(d.tl) })

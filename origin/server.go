@@ -251,15 +251,24 @@ func (s *Server) cors(next http.Handler) http.Handler {
 }
 
 // timeline looks the stream up and forgets rendered documents of streams
-// that are gone.
+// that are gone: this one at once, the others every sweepEvery.
 func (s *Server) timeline(r *http.Request) (*packager.Timeline, error) {
 	name := chi.URLParam(r, "name")
 	tl, err := s.opts.Streams.Timeline(name)
 	if errors.Is(err, packager.ErrNotFound) {
-		s.cache.forget(name)
-		s.viewers.forget(name)
+		s.forget(name)
 	}
+	s.cache.sweep(s.opts.Now(), func(name string) bool {
+		_, err := s.opts.Streams.Timeline(name)
+		return err == nil
+	}, s.forget)
 	return tl, err
+}
+
+// forget drops what the origin keeps of a stream that is gone.
+func (s *Server) forget(name string) {
+	s.cache.forget(name)
+	s.viewers.forget(name)
 }
 
 func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request) Kind {
@@ -448,7 +457,7 @@ func (s *Server) instrument(h func(w http.ResponseWriter, r *http.Request) Kind)
 			sw = &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		}
 		sw.kind = h(sw, r)
-		sw.stream = chi.URLParam(r, "name")
+		sw.stream = urlStream(r)
 		sw.instrumented = true
 		if !ok && sw.aborted {
 			panic(http.ErrAbortHandler)

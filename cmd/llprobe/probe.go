@@ -18,6 +18,7 @@ import (
 
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
+	"github.com/liveorigin/liveorigin/internal/ffpublish"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/packager"
 )
@@ -173,12 +174,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// The publisher.
 	rtmpURL := "rtmp://" + rs.Addr().String() + "/" + ingest.App + "/" + streamName
-	ff, err := startPublisher(cfg.FFmpeg, cfg.Size, rtmpURL)
+	ff, err := ffpublish.Start(cfg.FFmpeg, cfg.Size, 60, rtmpURL)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Status, "llprobe: ffmpeg publishing a %s test pattern to %s\n", cfg.Size, rtmpURL)
-	st.push(ff.stop)
+	st.push(ff.Stop)
 	if err := waitForStream(ctx, registry, arr, ff); err != nil {
 		return nil, err
 	}
@@ -233,8 +234,8 @@ wait:
 			break wait
 		case <-timer.C:
 			break wait
-		case <-ff.done:
-			runErr = ff.exited()
+		case <-ff.Done():
+			runErr = ff.Exited()
 			break wait
 		case <-pl.done:
 			break wait // gohlslib stopped on its own: the run has failed
@@ -317,17 +318,17 @@ wait:
 // waitForStream waits until the stream has its first part recorded and a
 // segment on every track (so the multivariant playlist, which states the
 // bandwidths, can be rendered), waking on each change of the timeline.
-func waitForStream(ctx context.Context, registry *packager.Registry, arr *arrivals, ff *publisher) error {
+func waitForStream(ctx context.Context, registry *packager.Registry, arr *arrivals, ff *ffpublish.Publisher) error {
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
 	timedOut := func() error {
 		return fmt.Errorf("the stream had no segment on every track %v after ffmpeg started; ffmpeg says: %q",
-			startTimeout, ff.stderr.String())
+			startTimeout, ff.Stderr())
 	}
 	select {
 	case <-arr.first:
-	case <-ff.done:
-		return ff.exited()
+	case <-ff.Done():
+		return ff.Exited()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-deadline.C:
@@ -347,8 +348,8 @@ func waitForStream(ctx context.Context, registry *packager.Registry, arr *arriva
 		}
 		select {
 		case <-tl.Changed():
-		case <-ff.done:
-			return ff.exited()
+		case <-ff.Done():
+			return ff.Exited()
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:

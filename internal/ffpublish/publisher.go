@@ -1,4 +1,17 @@
-package main
+// Package ffpublish runs ffmpeg publishing a generated live stream to an
+// RTMP URL, for the programs that measure or attack liveorigin
+// (cmd/llprobe, cmd/battery): a 30 fps test pattern (H.264, no B-frames,
+// a key frame every GOP frames: what a low-latency encoder sends) and a
+// sine tone (AAC), in real time (-re).
+//
+//	p, err := ffpublish.Start("ffmpeg", "1280x720", 60, "rtmp://127.0.0.1:1935/live/demo")
+//	if err != nil { ... }
+//	defer p.Stop()
+//	select {
+//	case <-p.Done(): return p.Exited() // ffmpeg ended on its own
+//	case <-ctx.Done():
+//	}
+package ffpublish
 
 import (
 	"bytes"
@@ -6,45 +19,46 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// publisher is the ffmpeg process that publishes the generated stream: a
-// 30 fps test pattern (H.264, key frame every 2 s, no B-frames: what a
-// low-latency encoder sends) and a sine tone (AAC), in real time (-re).
-type publisher struct {
+// Publisher is the ffmpeg process that publishes the generated stream.
+type Publisher struct {
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
 	done   chan struct{} // closed when ffmpeg has exited
 	err    error         // its exit status; valid after done
 
 	stopOnce sync.Once
-	stopping atomic.Bool // set by stop before it signals
+	stopping atomic.Bool // set by Stop before it signals
 }
 
 // stopGrace is how long ffmpeg gets to end the RTMP session cleanly after
 // SIGINT before it is killed.
 const stopGrace = 5 * time.Second
 
-func startPublisher(ffmpeg, size, url string) (*publisher, error) {
+// Start starts ffmpeg publishing a size (WIDTHxHEIGHT) test pattern with
+// a key frame every gop frames, and a tone, to url.
+func Start(ffmpeg, size string, gop int, url string) (*Publisher, error) {
 	if _, err := exec.LookPath(ffmpeg); err != nil {
 		return nil, fmt.Errorf("%s not found: install it with `make deps` (Debian: apt-get install ffmpeg): %w", ffmpeg, err)
 	}
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", strconv.Itoa(gop), "-pix_fmt", "yuv420p",
 		"-c:a", "aac",
 		"-f", "flv", url}
 	cmd := exec.Command(ffmpeg, args...)
-	p := &publisher{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Publisher{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
-	// Its own process group: a Ctrl-C at the terminal reaches the probe,
-	// which stops ffmpeg itself, after the clients.
-	cmd.SysProcAttr = procAttr()
+	// Its own process group: a Ctrl-C at the terminal reaches the program,
+	// which stops ffmpeg itself, after its clients.
+	cmd.SysProcAttr = SysProcAttr()
 	cmd.WaitDelay = stopGrace
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", ffmpeg, err)
@@ -56,8 +70,15 @@ func startPublisher(ffmpeg, size, url string) (*publisher, error) {
 	return p, nil
 }
 
-// exited returns an error when ffmpeg ended without being asked to.
-func (p *publisher) exited() error {
+// Done is closed when ffmpeg has exited.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
+
+// Stderr returns what ffmpeg has said so far (the first 64 KiB).
+func (p *Publisher) Stderr() string { return p.stderr.String() }
+
+// Exited returns an error when ffmpeg ended without being asked to (call
+// it after Done).
+func (p *Publisher) Exited() error {
 	if p.stopping.Load() {
 		return nil
 	}
@@ -68,9 +89,9 @@ func (p *publisher) exited() error {
 	return fmt.Errorf("ffmpeg exited while publishing (%v): %s", p.err, msg)
 }
 
-// stop asks ffmpeg to end (SIGINT: it closes the RTMP session cleanly),
+// Stop asks ffmpeg to end (SIGINT: it closes the RTMP session cleanly),
 // kills it if it has not after stopGrace, and waits for it.
-func (p *publisher) stop() {
+func (p *Publisher) Stop() {
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
 		select {
