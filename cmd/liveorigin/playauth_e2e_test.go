@@ -56,7 +56,7 @@ func TestSignedPlaybackWithFFmpeg(t *testing.T) {
 	// Regular HLS and DASH: ffmpeg's DASH reader and LL-DASH do not mix
 	// (TestEndToEndRTMPToHLSAndDASH); the low-latency objects are covered
 	// in origin's tests.
-	base := listeners + "segment-target: 1s\nwindow: 6s\nlow-latency: false\nlog-level: debug\nadmin-token: " + token1 +
+	base := listeners + "segment-target: 1s\nwindow: 12s\nlow-latency: false\nlog-level: debug\nadmin-token: " + token1 +
 		"\nplayback-token-streams: paid\n"
 	a := startFromFile(t, base+"playback-token-key:\n  k1: "+playKey1+"\n", nil)
 	publish(t, a.rtmpURL+"paid", 40)
