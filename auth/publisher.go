@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +74,7 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 	if set.Mode() == ModeOpen {
 		return p.next.Publish(ctx, info)
 	}
-	addr := hostOf(info.RemoteAddr)
+	addr := ingest.RemoteHost(info.RemoteAddr)
 	if d := p.limit.delay(addr, p.now()); d > 0 {
 		if err := p.wait(ctx, d); err != nil {
 			return nil, fmt.Errorf("publish auth: %w", ingest.ErrClosed)
@@ -95,14 +94,6 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 	}
 	p.limit.succeed(addr)
 	return p.next.Publish(ctx, info)
-}
-
-// hostOf is the address without its port: the unit of the slow-down.
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

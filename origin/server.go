@@ -73,6 +73,9 @@ type Options struct {
 	// CDN. Several secrets allow a rotation. Others get 403.
 	OriginSecrets      []string
 	OriginSecretHeader string
+	// ManifestLimit, when set, wraps the playlist and MPD routes (the
+	// manifest request rate limit, limits.Rate). Default: none.
+	ManifestLimit func(http.Handler) http.Handler
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
@@ -151,9 +154,13 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.observeRequests, middleware.GetHead, s.requireSecret, s.cors)
 	prefix := "/" + ingest.App + "/{name}"
-	r.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
-	r.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
-	r.Get(prefix+"/{rendition}.m3u8", s.instrument(s.serveMediaPlaylist))
+	manifests := r.With()
+	if s.opts.ManifestLimit != nil {
+		manifests = r.With(s.opts.ManifestLimit)
+	}
+	manifests.Get(prefix+"/index.m3u8", s.instrument(s.serveMultivariant))
+	manifests.Get(prefix+"/manifest.mpd", s.instrument(s.serveMPD))
+	manifests.Get(prefix+"/{rendition}.m3u8", s.instrument(s.serveMediaPlaylist))
 	r.Get(prefix+"/{rendition}/{object}", s.instrument(s.serveObject))
 	r.Get("/time", s.instrument(s.serveTime))
 	r.NotFound(s.instrument(func(w http.ResponseWriter, r *http.Request) Kind {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +21,7 @@ import (
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/ingest/srt"
+	"github.com/liveorigin/liveorigin/limits"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/origin/purge"
@@ -43,6 +43,9 @@ type app struct {
 	purges   *purgeSwitch      // the purge queue in use (a reload replaces it)
 	hooks    *hooks.Dispatcher // the webhooks
 	auth     *auth.Publisher   // publish auth (stream keys)
+	limits   *limits.Publisher // publishers per address, ingest bitrate
+	rate     *limits.Rate      // manifest requests per client
+	hits     *limits.Hits
 
 	// live is the configuration in effect: the start one with what reloads
 	// changed (reload.go); admin is the admin handler in use (the admin
@@ -52,6 +55,7 @@ type app struct {
 	reload reloadState
 
 	httpLn, adminLn net.Listener
+	httpConns       *limits.Listener // httpLn, counted (max-http-connections)
 	httpSrv         *http.Server
 	adminSrv        *http.Server
 	shuttingDown    atomic.Bool
@@ -124,8 +128,14 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(kerrs...))
 	}
 	authPub := auth.NewPublisher(hooks.NewPublisher(registry, dispatcher), keys, auth.Options{Logger: log, Registerer: reg})
-	pub := observe.NewPublisher(authPub, obs.tracerProvider())
-	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg})
+	// The limits come before auth: an address at its maximum is refused
+	// before its key is checked (an attempt holds its place while auth
+	// slows it down).
+	hits := limits.NewHits(log, reg)
+	limitsPub := limits.NewPublisher(authPub, hits, cfg.publisherLimits())
+	pub := observe.NewPublisher(limitsPub, obs.tracerProvider())
+	rs, err := rtmp.New(rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg,
+		HandshakeTimeout: cfg.RTMPHandshakeTimeout, ReadTimeout: cfg.RTMPReadTimeout})
 	if err != nil {
 		registry.Close()
 		closeQueues()
@@ -137,6 +147,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		Passphrase:        cfg.SRTPassphrase,
 		StreamPassphrases: cfg.SRTStreamPassphrases,
 		Latency:           cfg.SRTLatency,
+		ReadTimeout:       cfg.SRTReadTimeout,
 		Logger:            log,
 		Registerer:        reg,
 	})
@@ -155,6 +166,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		UDPRTCPAddr: cfg.RTSPUDPRTCPAddr,
 		Publisher:   pub,
 		Pulls:       pulls,
+		ReadTimeout: cfg.RTSPReadTimeout,
 		Logger:      log,
 		Registerer:  reg,
 	})
@@ -167,7 +179,9 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	if cfg.PublicURL != "" {
 		utcTiming = strings.TrimSuffix(cfg.PublicURL, "/") + "/time"
 	}
+	rate := limits.NewRate(hits, cfg.rateLimits())
 	o, err := origin.New(origin.Options{
+		ManifestLimit: rate.Limit,
 		Streams:       registry,
 		SegmentTarget: cfg.SegmentTarget,
 		CORSOrigin:    cfg.CORSOrigin,
@@ -186,22 +200,30 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
-		hooks: dispatcher, auth: authPub, obs: obs}
+		hooks: dispatcher, auth: authPub, limits: limitsPub, rate: rate, hits: hits, obs: obs}
 	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
 	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
 	a.live.Store(&cfg)
+	// The write timeout covers the handler too: http-write-timeout is
+	// validated to exceed the longest wait (3 target durations).
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	a.setAdminToken(cfg.AdminToken)
 	a.adminSrv = &http.Server{
 		// The handler in use: a reload that changes admin-token replaces it.
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
+		// No write timeout: a pprof profile streams for its duration.
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return a, nil
@@ -233,6 +255,7 @@ func packagerOptions(cfg Config) packager.Options {
 		ReconnectGrace:    cfg.ReconnectGrace,
 		MaxTargetDuration: cfg.MaxTargetDuration,
 		MaxStreams:        cfg.MaxStreams,
+		MaxSegmentBytes:   cfg.MaxSegmentSize,
 		PartsOff:          !cfg.LowLatency,
 		PartTarget:        cfg.PartTarget,
 	}
@@ -312,6 +335,8 @@ func (a *app) listen() error {
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
 		return fail(fmt.Errorf("http-addr %s: %w", a.cfg.HTTPAddr, err))
 	}
+	a.httpConns = limits.NewListener(a.httpLn, a.hits, a.live.Load().MaxHTTPConnections)
+	a.httpLn = a.httpConns
 	closers = append(closers, a.httpLn.Close)
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
 		return fail(fmt.Errorf("admin-addr %s: %w", a.cfg.AdminAddr, err))

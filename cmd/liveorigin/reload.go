@@ -199,6 +199,14 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			a.origin.SetOriginSecrets(applied.originSecrets())
 		case "cors-origin":
 			a.origin.SetCORSOrigin(applied.CORSOrigin)
+		case "max-publishers-per-address", "max-ingest-bitrate", "ingest-bitrate-window":
+			a.limits.SetLimits(applied.publisherLimits())
+		case "manifest-rate-limit", "manifest-rate-window", "client-ip-header":
+			a.rate.Set(applied.rateLimits())
+		case "max-http-connections":
+			if a.httpConns != nil {
+				a.httpConns.SetMax(applied.MaxHTTPConnections)
+			}
 		case "publish-auth", "stream-key":
 			// Validated by loadConfig; the publishers that start from now
 			// on are checked against the new set, the running ones go on.
