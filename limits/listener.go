@@ -104,6 +104,8 @@ type conn struct {
 	// written, so a read timeout cut off a request (slowloris), not an
 	// idle keep-alive connection.
 	partial atomic.Bool
+	// timedOut: a timeout was counted (the connection is being cut off).
+	timedOut atomic.Bool
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -111,7 +113,8 @@ func (c *conn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.partial.Store(true)
 	}
-	if err != nil && isTimeout(err) && c.partial.Load() {
+	// net/http may read again after the deadline: one hit per connection.
+	if err != nil && isTimeout(err) && c.partial.Load() && !c.timedOut.Swap(true) {
 		c.l.hits.Hit(HTTPReadTimeout, "HTTP client cut off: request not received within the read timeout",
 			slog.String("remote", c.RemoteAddr().String()))
 	}
@@ -125,7 +128,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			slog.String("remote", c.RemoteAddr().String()))
 	}
 	n, err := c.Conn.Write(p)
-	if err != nil && isTimeout(err) {
+	if err != nil && isTimeout(err) && !c.timedOut.Swap(true) {
 		c.l.hits.Hit(HTTPWriteTimeout, "HTTP client cut off: response not taken within http-write-timeout",
 			slog.String("remote", c.RemoteAddr().String()))
 	}
