@@ -11,13 +11,12 @@ import (
 	"time"
 )
 
-// rejectTimeout bounds the 503 written to a connection over the limit and
-// the drain of its request before it is closed.
+// rejectTimeout bounds the time a connection over the limit is held: its
+// request read, the 503 written.
 const rejectTimeout = time.Second
 
-// rejectResponse answers a connection over max-http-connections. It is
-// written before the request is read: a CDN or player retries later; no
-// cache keeps it.
+// rejectResponse answers a connection over max-http-connections: a CDN or
+// player retries later; no cache keeps it.
 var rejectResponse = []byte("HTTP/1.1 503 Service Unavailable\r\n" +
 	"Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nRetry-After: 1\r\n" +
 	"Connection: close\r\nContent-Length: 43\r\n\r\n" +
@@ -53,7 +52,7 @@ func (l *Listener) SetMax(max int) { l.max.Store(int64(max)) }
 func (l *Listener) Active() int { return int(l.active.Load()) }
 
 // Accept returns the next connection within the limit; one beyond it is
-// answered 503 and closed (in the background, within rejectTimeout).
+// answered 503 and closed (on its own goroutine, within rejectTimeout).
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -72,15 +71,26 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// reject writes the 503, reads what the client sent (so that closing does
-// not reset the connection before it reads the answer) and closes.
+// reject reads the request's header (an HTTP client ignores an answer that
+// comes before its request), writes the 503, and closes, all within
+// rejectTimeout.
 func (l *Listener) reject(c net.Conn) {
 	defer l.wg.Done()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(rejectTimeout))
+	buf := make([]byte, 0, 4<<10)
+	for !bytes.Contains(buf, []byte("\r\n\r\n")) && len(buf) < cap(buf) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return
+		}
+	}
 	if _, err := c.Write(rejectResponse); err != nil {
 		return
 	}
+	// Closing with unread input resets the connection, which may discard
+	// the answer at the client: half-close and read what is left first.
 	if tc, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 	}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liveorigin/liveorigin/limits"
+	"github.com/liveorigin/liveorigin/packager"
+)
+
+// limitHits is liveorigin_limit_hits_total{limit} of the app.
+func limitHits(t *testing.T, a *app, limit string) float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "liveorigin_limit_hits_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == limit {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no liveorigin_limit_hits_total{limit=%q}", limit)
+	return 0
+}
+
+func hasSegment(tl *packager.Timeline) bool {
+	return len(tl.Tracks) > 0 && len(tl.Tracks[0].Segments) >= 1
+}
+
+// max-publishers-per-address with real ffmpeg publishers from one address
+// over RTMP and SRT: the third is refused (logged, counted) while the two
+// go on; a reload raises the maximum and the third gets in.
+func TestPublishersPerAddressWithFFmpeg(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	base := listeners + "segment-target: 1s\nreconnect-grace: 1s\n"
+	a := startFromFile(t, base+"max-publishers-per-address: 2\n", nil)
+	rtmpOne := publish(t, a.rtmpURL+"one", 30)
+	srtTwo := publishArgsTo(t, []string{"-hide_banner", "-nostdin", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "30",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-f", "mpegts",
+		"srt://" + a.srt.Addr().String() + "?streamid=publish:live/two&pkt_size=1316"})
+	waitFor(t, a.testApp, "one", 20*time.Second, "a segment of the RTMP stream", hasSegment)
+	waitFor(t, a.testApp, "two", 20*time.Second, "a segment of the SRT stream", hasSegment)
+
+	if err := waitExit(t, publish(t, a.rtmpURL+"three", 5)); err == nil {
+		t.Error("a third publisher from 127.0.0.1 published")
+	}
+	if _, err := a.registry.Timeline("three"); !errors.Is(err, packager.ErrNotFound) {
+		t.Errorf("the refused stream exists: %v", err)
+	}
+	a.lines.wait(t, 0, `"limit":"publishers_per_address"`)
+	line, _ := a.lines.wait(t, 0, `"limit":"publishers_per_address"`)
+	if !strings.Contains(line, `"stream":"three"`) || !strings.Contains(line, `"remote":"127.0.0.1:`) {
+		t.Errorf("log line without the stream and the address: %s", line)
+	}
+	if got := limitHits(t, a.app, "publishers_per_address"); got != 1 {
+		t.Errorf("hits = %v, want 1", got)
+	}
+
+	writeConfig(t, a.file, base+"max-publishers-per-address: 3\n")
+	res, err := a.reloadConfig()
+	if err != nil || !strings.Contains(strings.Join(res.Applied, ","), "max-publishers-per-address") {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	publish(t, a.rtmpURL+"three", 30)
+	waitFor(t, a.testApp, "three", 20*time.Second, "a segment of the third stream after the reload", hasSegment)
+	for _, cmd := range []interface{ Kill() error }{rtmpOne.Process, srtTwo.Process} {
+		_ = cmd.Kill()
+	}
+}
+
+// max-ingest-bitrate with real ffmpeg: a lossless publisher (tens of
+// Mbit/s) is cut off within a few seconds with a clear log line, while one
+// below the limit publishing at the same time goes on.
+func TestIngestBitrateWithFFmpeg(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	a := startApp(t, func(c *Config) {
+		c.SegmentTarget = time.Second
+		c.MaxIngestBitrate = 2000
+		c.IngestBitrateWindow = 2 * time.Second
+	})
+	publishArgs(t, a.rtmpURL+"slow", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-t", "30",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-b:v", "400k", "-maxrate", "400k", "-bufsize", "400k")
+	waitFor(t, a, "slow", 20*time.Second, "a segment of the slow stream", hasSegment)
+
+	start := time.Now()
+	fast := publishArgs(t, a.rtmpURL+"fast", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "30",
+		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-g", "30")
+	if err := waitExit(t, fast); err == nil {
+		t.Error("the publisher above max-ingest-bitrate ended without an error")
+	}
+	t.Logf("cut off after %s", time.Since(start))
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("cut off after %s", d)
+	}
+	if got := limitHits(t, a.app, "ingest_bitrate"); got != 1 {
+		t.Errorf("hits = %v, want 1", got)
+	}
+	logs := a.logs.String()
+	if !strings.Contains(logs, "limit=ingest_bitrate") || !strings.Contains(logs, "above max-ingest-bitrate 2000 kbit/s") {
+		t.Errorf("no log line of the cut-off publisher")
+	}
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "limit=ingest_bitrate") {
+			t.Log(l)
+		}
+	}
+
+	// The slow stream goes on: three more segments after the cut.
+	tl, err := a.registry.Timeline("slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := tl.Tracks[0].Segments[len(tl.Tracks[0].Segments)-1].Seq
+	waitFor(t, a, "slow", 20*time.Second, "three more segments of the slow stream", func(tl *packager.Timeline) bool {
+		segs := tl.Tracks[0].Segments
+		return segs[len(segs)-1].Seq >= seq+3
+	})
+	if got := limitHits(t, a.app, "ingest_bitrate"); got != 1 {
+		t.Errorf("hits = %v after the slow stream went on, want 1", got)
+	}
+}
+
+// The HTTP limits of the playback listener as configured: manifest rate
+// (429, no-store), header size (431), connections (503), a slowloris
+// client cut off; each counted on /metrics.
+func TestHTTPLimits(t *testing.T) {
+	a := startApp(t, func(c *Config) {
+		c.ManifestRateLimit = 2
+		c.ManifestRateWindow = 10 * time.Second
+		c.HTTPMaxHeaderBytes = 1024
+		c.HTTPReadHeaderTimeout = 300 * time.Millisecond
+	})
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(path string, header http.Header) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, a.base+path, nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for i := 0; i < 2; i++ {
+		if resp := get("/live/nothing/index.m3u8", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("manifest request %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if resp := get("/live/nothing/manifest.mpd", nil); resp.StatusCode != http.StatusTooManyRequests ||
+		resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Retry-After") != "10" {
+		t.Errorf("third manifest request: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := get("/live/nothing/v0/0.m4s", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a segment request is not rate limited: %d", resp.StatusCode)
+	}
+	if resp := get("/time", http.Header{"X-Big": {strings.Repeat("a", 8<<10)}}); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 8 KiB header: %d, want 431", resp.StatusCode)
+	}
+
+	// Two connections held open (one of them a slowloris client), the
+	// third refused. The maximum is set as a reload does, once the server
+	// has seen the connections above close.
+	waitActive(t, a.httpConns, 0)
+	a.httpConns.SetMax(2)
+	held, err := net.Dial("tcp", a.httpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	slow, err := net.Dial("tcp", a.httpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(held, "GET /time HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("held connection: %v", err)
+	}
+	if _, err := io.WriteString(slow, "GET /time HTTP/1.1\r\nHo"); err != nil {
+		t.Fatal(err)
+	}
+	if resp := get("/time", nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a third connection: %d, want 503", resp.StatusCode)
+	}
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(slow); err != nil && isNetTimeout(err) {
+		t.Errorf("the slowloris client was not cut off: %v", err)
+	}
+
+	for limit, want := range map[string]float64{"manifest_rate": 1, "http_header_size": 1, "http_connections": 1, "http_read_timeout": 1} {
+		deadline := time.Now().Add(5 * time.Second)
+		for limitHits(t, a.app, limit) != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // the server counts on its own goroutine
+		}
+		if got := limitHits(t, a.app, limit); got != want {
+			t.Errorf("%s hits = %v, want %v", limit, got, want)
+		}
+	}
+	if m := string(mustGet(t, a.admin+"/metrics")); !strings.Contains(m, `liveorigin_limit_hits_total{limit="manifest_rate"} 1`) {
+		t.Errorf("/metrics does not show the manifest rate hit")
+	}
+}
+
+// waitActive waits until the server has n connections open.
+func waitActive(t *testing.T, ln *limits.Listener, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for ln.Active() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open, want %d", ln.Active(), n)
+		}
+		time.Sleep(5 * time.Millisecond) // closes are seen on the server's goroutines
+	}
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
