@@ -482,6 +482,7 @@ func TestPrometheusScrapesAndAlerts(t *testing.T) {
 		"liveorigin_webhook_retries_total":              "needs a webhook",
 		"liveorigin_webhook_queue_length":               "needs a webhook",
 		"liveorigin_publish_auth_failures_total":        "needs publish-auth: keys and a refused key (auth_e2e_test.go)",
+		"liveorigin_limit_hits_total":                   "needs a limit hit (limits_e2e_test.go)",
 	}
 	fams := metricFamilies(t)
 	for fam := range fams {
