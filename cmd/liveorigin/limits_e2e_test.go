@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +236,66 @@ func waitActive(t *testing.T, ln *limits.Listener, n int) {
 func isNetTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// The ingest timeouts as configured: an RTMP publisher that stops sending
+// (ffmpeg stopped with SIGSTOP) is cut off after rtmp-read-timeout, and a
+// connection that never speaks after rtmp-handshake-timeout and
+// rtsp-read-timeout.
+func TestIngestTimeouts(t *testing.T) {
+	requireTools(t, "ffmpeg")
+	a := startApp(t, func(c *Config) {
+		c.SegmentTarget = time.Second
+		c.RTMPReadTimeout = 700 * time.Millisecond
+		c.RTMPHandshakeTimeout = 300 * time.Millisecond
+		c.RTSPReadTimeout = 300 * time.Millisecond
+	})
+	for _, l := range []struct {
+		name string
+		addr net.Addr
+		min  time.Duration
+	}{{"rtmp", a.rtmp.Addr(), 300 * time.Millisecond}, {"rtsp", a.rtsp.Addr(), 300 * time.Millisecond}} {
+		start := time.Now()
+		c, err := net.Dial("tcp", l.addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadAll(c)
+		c.Close()
+		if d := time.Since(start); isNetTimeout(err) || d < l.min {
+			t.Errorf("%s: a silent connection ended after %s (%v), want after %s", l.name, d, err, l.min)
+		}
+	}
+
+	cmd := publish(t, a.rtmpURL+"paused", 30)
+	waitFor(t, a, "paused", 20*time.Second, "a segment", hasSegment)
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	defer func() { _ = cmd.Process.Signal(syscall.SIGCONT) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for live(a, "paused") {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped publisher was not cut off within 10s")
+		}
+		time.Sleep(20 * time.Millisecond) // the cut-off happens on the server's goroutines
+	}
+	if d := time.Since(stopped); d < 700*time.Millisecond {
+		t.Errorf("cut off %s after it stopped sending, before rtmp-read-timeout", d)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "nothing received for 700ms (ReadTimeout)") {
+		t.Error("no log line of the read timeout")
+	}
+}
+
+// live reports whether the stream has a publisher.
+func live(a *testApp, name string) bool {
+	for _, st := range a.registry.Streams() {
+		if st.Name == name {
+			return st.Live
+		}
+	}
+	return false
 }
