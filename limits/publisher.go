@@ -66,6 +66,9 @@ func (p *Publisher) SetLimits(l PublisherLimits) {
 	p.limits.Store(&l)
 }
 
+// Limits are the limits in effect.
+func (p *Publisher) Limits() PublisherLimits { return *p.limits.Load() }
+
 // Publish refuses a publisher whose address has MaxPerAddress sessions
 // already (an error wrapping ingest.ErrRefused), then asks the wrapped
 // Publisher.

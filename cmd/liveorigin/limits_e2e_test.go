@@ -299,3 +299,54 @@ func live(a *testApp, name string) bool {
 	}
 	return false
 }
+
+// A reload applies the live limits (manifest rate, connections, ingest
+// limits) and reports the timeouts as needing a restart.
+func TestLimitsReload(t *testing.T) {
+	a := startFromFile(t, listeners+"manifest-rate-limit: 1\n", nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func() int {
+		t.Helper()
+		resp, err := client.Get(a.base + "/live/nothing/index.m3u8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s1, s2 := status(), status(); s1 != http.StatusNotFound || s2 != http.StatusTooManyRequests {
+		t.Fatalf("with manifest-rate-limit 1: %d then %d", s1, s2)
+	}
+
+	writeConfig(t, a.file, listeners+"manifest-rate-limit: 0\nmax-http-connections: 1\nmax-ingest-bitrate: 100\n"+
+		"ingest-bitrate-window: 3s\nmax-publishers-per-address: 4\nhttp-write-timeout: 90s\n")
+	res, err := a.reloadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := strings.Join(res.Applied, ",")
+	for _, o := range []string{"manifest-rate-limit", "max-http-connections", "max-ingest-bitrate", "ingest-bitrate-window", "max-publishers-per-address"} {
+		if !strings.Contains(applied, o) {
+			t.Errorf("reload did not apply %s: %+v", o, res)
+		}
+	}
+	if strings.Join(res.NeedsRestart, ",") != "http-write-timeout" {
+		t.Errorf("needs restart: %v, want http-write-timeout", res.NeedsRestart)
+	}
+	if got := a.limits.Limits(); got.MaxBitrate != 100_000 || got.BitrateWindow != 3*time.Second || got.MaxPerAddress != 4 {
+		t.Errorf("ingest limits after the reload: %+v", got)
+	}
+	if s := status(); s != http.StatusNotFound {
+		t.Errorf("manifest rate limit off: %d", s)
+	}
+	waitActive(t, a.httpConns, 0)
+	held, err := net.Dial("tcp", a.httpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	waitActive(t, a.httpConns, 1)
+	if s := status(); s != http.StatusServiceUnavailable {
+		t.Errorf("a second connection with max-http-connections 1: %d", s)
+	}
+}
