@@ -115,6 +115,13 @@ func TestBadConfigs(t *testing.T) {
 		{name: "short admin token", env: map[string]string{"LIVEORIGIN_ADMIN_TOKEN": "tiny"}, want: []string{"admin-token: must be at least 16 characters (got 4)"}},
 		{name: "secret header", args: []string{"--origin-secret-header", "X Secret"}, want: []string{`origin-secret-header: "X Secret" is not a header name`}},
 		{name: "bool flag", args: []string{"--low-latency=maybe"}, want: []string{`--low-latency: "maybe" is not true or false`}},
+		{name: "negative limit", args: []string{"--max-publishers-per-address", "-1"}, want: []string{"max-publishers-per-address: -1 is negative (0 turns the limit off)"}},
+		{name: "write timeout below blocking reloads", args: []string{"--http-write-timeout", "30s"},
+			want: []string{"http-write-timeout: 30s must be more than 3 x max-target-duration (30s)"}},
+		{name: "zero timeout", env: map[string]string{"LIVEORIGIN_RTMP_READ_TIMEOUT": "0s"}, want: []string{"rtmp-read-timeout: must be positive, got 0s"}},
+		{name: "bitrate window", args: []string{"--ingest-bitrate-window", "500ms"}, want: []string{"ingest-bitrate-window: 500ms is outside 1s to 1m"}},
+		{name: "small segment size", args: []string{"--max-segment-size", "1000"}, want: []string{"max-segment-size: 1000 is below 65536 bytes"}},
+		{name: "client ip header", args: []string{"--client-ip-header", "X-Real IP"}, want: []string{`client-ip-header: "X-Real IP" is not a header name`}},
 		{name: "purge not a list", file: "purge:\n  type: varnish\n", want: []string{"purge: want a list of backends"}},
 		{name: "purge unknown key", file: "purge:\n  - type: varnish\n    urll: http://127.0.0.1:6081\n", want: []string{"field urll not found"}},
 	} {
