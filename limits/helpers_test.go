@@ -30,22 +30,7 @@ func newEnv(t *testing.T) *env {
 // count is liveorigin_limit_hits_total{limit}.
 func (e *env) count(t *testing.T, limit string) float64 {
 	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "liveorigin_limit_hits_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == limit {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series liveorigin_limit_hits_total{limit=%q}", limit)
-	return 0
+	return e.hits.Count(limit)
 }
 
 // logLines are the log lines that contain every one of want.

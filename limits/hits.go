@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // The limits (label values of liveorigin_limit_hits_total).
@@ -84,4 +85,17 @@ func (h *Hits) Hit(limit, msg string, attrs ...slog.Attr) {
 		attrs = append(attrs, slog.Int("not_logged", quiet))
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+}
+
+// Count is the number of hits of limit so far.
+func (h *Hits) Count(limit string) float64 {
+	c, ok := h.byName[limit]
+	if !ok {
+		return 0
+	}
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

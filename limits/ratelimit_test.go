@@ -127,3 +127,24 @@ func TestHitsLogThrottle(t *testing.T) {
 		t.Errorf("another limit: %v", got)
 	}
 }
+
+// Every limit's series is registered from the start, at 0.
+func TestHitsRegistered(t *testing.T) {
+	e := newEnv(t)
+	e.hits.Hit(SegmentSize, "cut off")
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "liveorigin_limit_hits_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if len(got) != len(names) || got[SegmentSize] != 1 || got[Streams] != 0 {
+		t.Errorf("series %v, want all %d limits, segment_size at 1", got, len(names))
+	}
+}

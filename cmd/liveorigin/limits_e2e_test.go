@@ -18,22 +18,7 @@ import (
 // limitHits is liveorigin_limit_hits_total{limit} of the app.
 func limitHits(t *testing.T, a *app, limit string) float64 {
 	t.Helper()
-	mfs, err := a.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "liveorigin_limit_hits_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == limit {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no liveorigin_limit_hits_total{limit=%q}", limit)
-	return 0
+	return a.hits.Count(limit)
 }
 
 func hasSegment(tl *packager.Timeline) bool {
