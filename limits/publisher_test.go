@@ -183,3 +183,37 @@ func TestMeterWindow(t *testing.T) {
 		t.Errorf("a clock step back: %d, want 2", got)
 	}
 }
+
+// The packager's max-segment-size cut-off goes through the wrapper: it is
+// counted, and the session's place is given back on Close.
+func TestSegmentSizeCounted(t *testing.T) {
+	e := newEnv(t)
+	p := NewPublisher(newRegistry(t, packager.Options{MaxSegmentBytes: 64 << 10}), e.hits, PublisherLimits{MaxPerAddress: 1})
+	s, err := publishFrom(p, "big", "192.0.2.1:1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start([]ingest.Track{aacTrack(t)}); err != nil {
+		t.Fatal(err)
+	}
+	// 2000-byte AAC frames: a 2 s segment would hold 188 kB.
+	for i := 0; ; i++ {
+		err = s.WriteAU(ingest.AccessUnit{DTS: int64(i) * 1024, PTS: int64(i) * 1024, Key: true, Data: make([]byte, 2000)})
+		if err != nil || i > 100 {
+			break
+		}
+	}
+	if !errors.Is(err, packager.ErrSegmentTooLarge) {
+		t.Fatalf("WriteAU: %v, want ErrSegmentTooLarge", err)
+	}
+	s.Close(err)
+	if got := e.count(t, SegmentSize); got != 1 {
+		t.Errorf("hits = %v, want 1", got)
+	}
+	if l := e.logLines(`"limit":"segment_size"`, `"stream":"big"`); len(l) != 1 {
+		t.Errorf("want one log line:\n%s", e.logs.String())
+	}
+	if _, err := publishFrom(p, "big", "192.0.2.1:1001"); err != nil {
+		t.Errorf("the address's place was not given back: %v", err)
+	}
+}
