@@ -205,7 +205,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	a.reload.purgeSum, a.reload.hooksSum = built.purgeSum, built.hooksSum
 	a.live.Store(&cfg)
 	// The write timeout covers the handler too: http-write-timeout is
-	// validated to exceed the longest wait (3 target durations).
+	// validated to exceed the longest response (4 target durations).
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,

@@ -299,7 +299,7 @@ func options() []option {
 		intOpt("http-max-header-bytes", "largest request header accepted on the HTTP and admin listeners; a larger one is answered 431", func(c *Config) *int { return &c.HTTPMaxHeaderBytes }),
 		durationOpt("http-read-header-timeout", "time a client has to send a request's header; a slower one (slowloris) is cut off", func(c *Config) *time.Duration { return &c.HTTPReadHeaderTimeout }),
 		durationOpt("http-read-timeout", "time a client has to send a whole request", func(c *Config) *time.Duration { return &c.HTTPReadTimeout }),
-		durationOpt("http-write-timeout", "time a playback response may take, waiting included: more than 3 x max-target-duration (LL-HLS blocking reloads wait up to 3 target durations)", func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
+		durationOpt("http-write-timeout", "time a playback response may take, waiting included: more than 4 x max-target-duration (a request waits up to 3 target durations for the live edge, then a growing LL-DASH segment streams for one more)", func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
 		durationOpt("http-idle-timeout", "how long an idle keep-alive connection stays open", func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
 		liveOpt(intOpt("manifest-rate-limit", "most playlist and MPD requests per client address per manifest-rate-window; more are answered 429 (0: off; behind a CDN set client-ip-header)", func(c *Config) *int { return &c.ManifestRateLimit })),
 		liveOpt(durationOpt("manifest-rate-window", "sliding window of manifest-rate-limit (at least 1s)", func(c *Config) *time.Duration { return &c.ManifestRateWindow })),

@@ -47,11 +47,13 @@ func (c Config) validateLimits() []error {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", d.name, d.v))
 		}
 	}
-	// rfc8216bis 6.2.5.2: a blocking playlist reload waits up to three
-	// target durations, and its answer must still be written.
-	if c.HTTPWriteTimeout > 0 && c.HTTPWriteTimeout <= 3*c.MaxTargetDuration {
-		errs = append(errs, fmt.Errorf("http-write-timeout: %s must be more than 3 x max-target-duration (%s): blocking playlist reloads wait that long",
-			c.HTTPWriteTimeout, 3*c.MaxTargetDuration))
+	// A request for the live edge waits up to three target durations
+	// (rfc8216bis 6.2.5.2 for blocking playlist reloads; parts and growing
+	// LL-DASH segments alike), then a growing segment streams for up to
+	// one more: the answer must still be written.
+	if c.HTTPWriteTimeout > 0 && c.HTTPWriteTimeout <= 4*c.MaxTargetDuration {
+		errs = append(errs, fmt.Errorf("http-write-timeout: %s must be more than 4 x max-target-duration (%s): a request for the live edge may take that long",
+			c.HTTPWriteTimeout, 4*c.MaxTargetDuration))
 	}
 	if c.ClientIPHeader != "" && strings.ContainsAny(c.ClientIPHeader, " :\t\r\n") {
 		errs = append(errs, fmt.Errorf("client-ip-header: %q is not a header name", c.ClientIPHeader))
