@@ -117,6 +117,12 @@ type session struct {
 	released atomic.Bool
 }
 
+// Unwrap and ReportLink pass the optional capabilities on
+// (ingest.SessionID, ingest.ReportLink).
+func (s *session) Unwrap() ingest.Session { return s.Session }
+
+func (s *session) ReportLink(st ingest.LinkStats) { ingest.ReportLink(s.Session, st) }
+
 func (s *session) WriteAU(au ingest.AccessUnit) error {
 	if max := s.p.limits.Load().MaxBitrate; max > 0 {
 		bits := s.meter.add(len(au.Data), s.p.now()) * 8

@@ -217,3 +217,32 @@ func TestSegmentSizeCounted(t *testing.T) {
 		t.Errorf("the address's place was not given back: %v", err)
 	}
 }
+
+// The wrapper passes the session id and the link statistics on to the
+// packager's session.
+func TestSessionCapabilities(t *testing.T) {
+	e := newEnv(t)
+	r := newRegistry(t, packager.Options{})
+	p := NewPublisher(r, e.hits, PublisherLimits{})
+	s, err := p.Publish(context.Background(), ingest.PublishInfo{Name: "cap", Protocol: "srt", RemoteAddr: "192.0.2.1:9", SessionID: "feedbeef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(nil)
+	if id := ingest.SessionID(s); id != "feedbeef" {
+		t.Errorf("SessionID = %q", id)
+	}
+	ingest.ReportLink(s, ingest.LinkStats{RTT: 42 * time.Millisecond})
+	found := false
+	for _, st := range r.Streams() {
+		if st.Name == "cap" {
+			found = true
+			if st.Link == nil || st.Link.RTT != 0.042 {
+				t.Errorf("link statistics %+v", st.Link)
+			}
+		}
+	}
+	if !found {
+		t.Error("no stream cap")
+	}
+}
