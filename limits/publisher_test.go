@@ -15,7 +15,7 @@ import (
 )
 
 // newRegistry is a real packager behind the limits.
-func newRegistry(t *testing.T, o packager.Options) *packager.Registry {
+func newRegistry(t testing.TB, o packager.Options) *packager.Registry {
 	t.Helper()
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.Registerer = prometheus.NewRegistry()
@@ -27,7 +27,7 @@ func newRegistry(t *testing.T, o packager.Options) *packager.Registry {
 	return r
 }
 
-func aacTrack(t *testing.T) ingest.Track {
+func aacTrack(t testing.TB) ingest.Track {
 	t.Helper()
 	tr, err := ingest.AACTrack([]byte{0x11, 0x90}, 48000) // AAC-LC, 48 kHz, stereo
 	if err != nil {
