@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/liveorigin/liveorigin/ingest"
 	"github.com/liveorigin/liveorigin/packager"
@@ -15,7 +16,7 @@ func BenchmarkWriteAU(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		limited bool
-	}{{"registry", false}, {"limits", true}} {
+	}{{"limits", true}, {"registry", false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := newRegistry(b, packager.Options{})
 			var pub ingest.Publisher = r
@@ -39,5 +40,18 @@ func BenchmarkWriteAU(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkMeter is the bitrate limit's own work per access unit.
+func BenchmarkMeter(b *testing.B) {
+	now := time.Unix(1000, 0)
+	m := newMeter(5*time.Second, now)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Millisecond)
+		if m.add(1000, now)*8*int64(time.Second)/int64(m.window) < 0 {
+			b.Fatal("negative")
+		}
 	}
 }
