@@ -27,6 +27,10 @@
 // not read within the read timeouts: a slowloris client; a response not
 // written within WriteTimeout). ManifestRate limits playlist and MPD
 // requests per client address (429 with Retry-After, never cached).
+// Under TLS (http.Server.ServeTLS over a Listener) the connection maximum
+// and the timeouts work alike, a refused connection is closed without an
+// answer, and a 431 is answered but not counted (the Listener sees the
+// encrypted bytes).
 //
 // Every limit but the timeouts and the header size can change on a reload
 // (SetLimits, SetMax, Set): running sessions and connections are judged by

@@ -22,6 +22,10 @@ var rejectResponse = []byte("HTTP/1.1 503 Service Unavailable\r\n" +
 	"Connection: close\r\nContent-Length: 43\r\n\r\n" +
 	"too many connections (max-http-connections)")
 
+// tlsHandshake is the first byte of a TLS client hello (a TLS record of
+// type handshake); an HTTP/1 request starts with a method's letter.
+const tlsHandshake = 0x16
+
 // status431 starts the response net/http writes itself for a request
 // header over MaxHeaderBytes (no handler sees that request).
 var status431 = []byte("HTTP/1.1 431 ")
@@ -84,6 +88,9 @@ func (l *Listener) reject(c net.Conn) {
 		buf = buf[:len(buf)+n]
 		if err != nil {
 			return
+		}
+		if buf[0] == tlsHandshake {
+			return // under TLS (http.Server.ServeTLS): no plain-text answer
 		}
 	}
 	if _, err := c.Write(rejectResponse); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,30 @@ func TestHeaderTooLarge(t *testing.T) {
 	if got := e.count(t, HTTPHeaderSize); got != 1 {
 		t.Errorf("hits = %v after a small header, want 1", got)
 	}
+}
+
+// Under TLS (net/http wraps the Listener with ServeTLS) a connection over
+// the limit is closed without a plain-text answer.
+func TestTooManyConnectionsTLS(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Listener = NewListener(srv.Listener, e.hits, 1)
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 1
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // the connection stays open, idle: the one place
+	other := &http.Client{Transport: &http.Transport{TLSClientConfig: client.Transport.(*http.Transport).TLSClientConfig}}
+	if _, err := other.Get(srv.URL); err == nil {
+		t.Fatal("a second TLS connection was served")
+	}
+	if got := e.count(t, HTTPConnections); got != 1 {
+		t.Errorf("hits = %v, want 1", got)
+	}
+	other.CloseIdleConnections()
+	client.CloseIdleConnections()
 }
