@@ -2,6 +2,7 @@ package limits
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -39,6 +40,8 @@ type Hits struct {
 	counter *prometheus.CounterVec
 	byName  map[string]prometheus.Counter
 
+	changed signal
+
 	mu     sync.Mutex
 	logged map[string]time.Time // last log line of each limit
 	quiet  map[string]int       // hits since that line, not logged
@@ -69,6 +72,7 @@ func NewHits(log *slog.Logger, reg prometheus.Registerer) *Hits {
 // line per limit per second; the line says how many were not logged).
 func (h *Hits) Hit(limit, msg string, attrs ...slog.Attr) {
 	h.byName[limit].Inc()
+	h.changed.notify()
 	now := h.now()
 	h.mu.Lock()
 	if last, ok := h.logged[limit]; ok && now.Sub(last) < logEvery {
@@ -85,6 +89,21 @@ func (h *Hits) Hit(limit, msg string, attrs ...slog.Attr) {
 		attrs = append(attrs, slog.Int("not_logged", quiet))
 	}
 	h.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+}
+
+// Await waits until limit has been hit n times, or ctx ends.
+func (h *Hits) Await(ctx context.Context, limit string, n float64) error {
+	for {
+		changed := h.changed.C()
+		if h.Count(limit) == n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %v hits, want %v: %w", limit, h.Count(limit), n, ctx.Err())
+		}
+	}
 }
 
 // Count is the number of hits of limit so far.

@@ -2,7 +2,9 @@ package limits
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -37,6 +39,7 @@ type Listener struct {
 	hits   *Hits
 	max    atomic.Int64
 	active atomic.Int64
+	changed signal        // a connection was accepted or closed
 	wg     sync.WaitGroup // connections being rejected
 }
 
@@ -55,6 +58,21 @@ func (l *Listener) SetMax(max int) { l.max.Store(int64(max)) }
 // Active is the number of connections open.
 func (l *Listener) Active() int { return int(l.active.Load()) }
 
+// AwaitActive waits until n connections are open, or ctx ends.
+func (l *Listener) AwaitActive(ctx context.Context, n int) error {
+	for {
+		changed := l.changed.C()
+		if l.Active() == n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%d connections open, want %d: %w", l.Active(), n, ctx.Err())
+		}
+	}
+}
+
 // Accept returns the next connection within the limit; one beyond it is
 // answered 503 and closed (on its own goroutine, within rejectTimeout).
 func (l *Listener) Accept() (net.Conn, error) {
@@ -71,6 +89,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.active.Add(1)
+		l.changed.notify()
 		return &conn{Conn: c, l: l}, nil
 	}
 }
@@ -155,6 +174,7 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) Close() error {
 	if !c.closed.Swap(true) {
 		c.l.active.Add(-1)
+		c.l.changed.notify()
 	}
 	return c.Conn.Close()
 }

@@ -2,6 +2,7 @@ package limits
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -70,19 +71,25 @@ func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// waitUntil polls cond (a state the server reaches on its own goroutines)
-// until it holds or 5 s pass.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitActive waits until the server has n connections open (accepts and
+// closes happen on the server's goroutines).
+func waitActive(t *testing.T, ln *Listener, n int) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ln.AwaitActive(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitHits waits until limit has want hits (counted on the server's
+// goroutines).
+func waitHits(t *testing.T, h *Hits, limit string, want float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Await(ctx, limit, want); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -117,7 +124,7 @@ func TestTooManyConnections(t *testing.T) {
 
 	// A closed connection frees its place.
 	c1.Close()
-	waitUntil(t, "the server to see the first connection closed", func() bool { return s.ln.Active() == 1 })
+	waitActive(t, s.ln, 1)
 	c4, r4 := dial(t, s.addr)
 	if resp := request(t, c4, r4, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("after a close: %d", resp.StatusCode)
@@ -185,7 +192,7 @@ func TestSlowlorisCutOff(t *testing.T) {
 	if elapsed < headerTimeout || n < 10 {
 		t.Errorf("cut off after %s and %d bytes: before ReadHeaderTimeout (%s)", elapsed, n, headerTimeout)
 	}
-	waitUntil(t, "the slow client counted", func() bool { return e.count(t, HTTPReadTimeout) == 1 })
+	waitHits(t, e.hits, HTTPReadTimeout, 1)
 
 	// The idle connection was closed by IdleTimeout meanwhile: not a hit.
 	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))

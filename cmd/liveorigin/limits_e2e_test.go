@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -193,28 +194,32 @@ func TestHTTPLimits(t *testing.T) {
 	}
 
 	for limit, want := range map[string]float64{"manifest_rate": 1, "http_header_size": 1, "http_connections": 1, "http_read_timeout": 1} {
-		deadline := time.Now().Add(5 * time.Second)
-		for limitHits(t, a.app, limit) != want && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // the server counts on its own goroutine
-		}
-		if got := limitHits(t, a.app, limit); got != want {
-			t.Errorf("%s hits = %v, want %v", limit, got, want)
-		}
+		waitHits(t, a.hits, limit, want)
 	}
 	if m := string(mustGet(t, a.admin+"/metrics")); !strings.Contains(m, `liveorigin_limit_hits_total{limit="manifest_rate"} 1`) {
 		t.Errorf("/metrics does not show the manifest rate hit")
 	}
 }
 
-// waitActive waits until the server has n connections open.
+// waitActive waits until the server has n connections open (accepts and
+// closes happen on the server's goroutines).
 func waitActive(t *testing.T, ln *limits.Listener, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for ln.Active() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections open, want %d", ln.Active(), n)
-		}
-		time.Sleep(5 * time.Millisecond) // closes are seen on the server's goroutines
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ln.AwaitActive(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitHits waits until limit has want hits (counted on the server's
+// goroutines).
+func waitHits(t *testing.T, h *limits.Hits, limit string, want float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Await(ctx, limit, want); err != nil {
+		t.Fatal(err)
 	}
 }
 
