@@ -36,11 +36,11 @@ var status431 = []byte("HTTP/1.1 431 ")
 // counts the connections net/http cuts off for a limit.
 type Listener struct {
 	net.Listener
-	hits   *Hits
-	max    atomic.Int64
-	active atomic.Int64
-	changed signal        // a connection was accepted or closed
-	wg     sync.WaitGroup // connections being rejected
+	hits    *Hits
+	max     atomic.Int64
+	active  atomic.Int64
+	changed signal         // a connection was accepted or closed
+	wg      sync.WaitGroup // connections being rejected
 }
 
 // NewListener wraps ln; max is the most connections open at once (0:

@@ -24,7 +24,8 @@ const DefaultBitrateWindow = 5 * time.Second
 // PublisherLimits are the ingest limits; 0 means unlimited.
 type PublisherLimits struct {
 	// MaxPerAddress is the most publish sessions at once from one IP
-	// address (across RTMP, SRT and RTSP); one more is refused.
+	// address (across RTMP, SRT and RTSP); one more is refused. Cameras
+	// pulled over RTSP (rtsp-pull) do not count.
 	MaxPerAddress int
 	// MaxBitrate, in bit/s, is the most media one session may send on
 	// average over BitrateWindow; a session above it is cut off.
@@ -69,11 +70,23 @@ func (p *Publisher) SetLimits(l PublisherLimits) {
 // Limits are the limits in effect.
 func (p *Publisher) Limits() PublisherLimits { return *p.limits.Load() }
 
+// pullProtocol is the PublishInfo.Protocol of the cameras liveorigin pulls
+// itself (ingest/rtsp): configured by the operator, several may share a
+// host (an NVR), so they do not count per address.
+const pullProtocol = "rtsp-pull"
+
 // Publish refuses a publisher whose address has MaxPerAddress sessions
 // already (an error wrapping ingest.ErrRefused), then asks the wrapped
 // Publisher.
 func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (ingest.Session, error) {
 	l := p.limits.Load()
+	if info.Protocol == pullProtocol {
+		sess, err := p.next.Publish(ctx, info)
+		if err != nil {
+			return nil, p.refused(info, err)
+		}
+		return &session{Session: sess, p: p, info: info, meter: newMeter(l.BitrateWindow, p.now()), unplaced: true}, nil
+	}
 	host := ingest.RemoteHost(info.RemoteAddr)
 	p.mu.Lock()
 	if n := p.byHost[host]; l.MaxPerAddress > 0 && n >= l.MaxPerAddress {
@@ -89,13 +102,18 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 	sess, err := p.next.Publish(ctx, info)
 	if err != nil {
 		p.release(host)
-		if errors.Is(err, packager.ErrTooManyStreams) {
-			p.hits.Hit(Streams, "publish refused: too many streams",
-				slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr))
-		}
-		return nil, err
+		return nil, p.refused(info, err)
 	}
 	return &session{Session: sess, p: p, host: host, info: info, meter: newMeter(l.BitrateWindow, p.now())}, nil
+}
+
+// refused counts a refusal by the wrapped Publisher that is a limit's.
+func (p *Publisher) refused(info ingest.PublishInfo, err error) error {
+	if errors.Is(err, packager.ErrTooManyStreams) {
+		p.hits.Hit(Streams, "publish refused: too many streams",
+			slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr))
+	}
+	return err
 }
 
 func (p *Publisher) release(host string) {
@@ -114,6 +132,7 @@ type session struct {
 	host     string
 	info     ingest.PublishInfo
 	meter    meter
+	unplaced bool // a pull: holds no place of its address
 	released atomic.Bool
 }
 
@@ -144,7 +163,7 @@ func (s *session) WriteAU(au ingest.AccessUnit) error {
 
 func (s *session) Close(err error) {
 	s.Session.Close(err)
-	if !s.released.Swap(true) {
+	if !s.released.Swap(true) && !s.unplaced {
 		s.p.release(s.host)
 	}
 }

@@ -95,6 +95,25 @@ func TestPublishersPerAddress(t *testing.T) {
 	}
 }
 
+// Pulled cameras (configured by the operator) do not count per address:
+// several may come from one NVR.
+func TestPullsNotPerAddress(t *testing.T) {
+	e := newEnv(t)
+	p := NewPublisher(newRegistry(t, packager.Options{}), e.hits, PublisherLimits{MaxPerAddress: 1})
+	for _, name := range []string{"cam1", "cam2"} {
+		s, err := p.Publish(context.Background(), ingest.PublishInfo{Name: name, Protocol: "rtsp-pull", RemoteAddr: "10.0.0.9:554"})
+		if err != nil {
+			t.Fatalf("pull %s: %v", name, err)
+		}
+		defer s.Close(nil)
+	}
+	s, err := publishFrom(p, "g", "10.0.0.9:1000")
+	if err != nil {
+		t.Fatalf("a publisher from the NVR's address after two pulls: %v", err)
+	}
+	s.Close(nil)
+}
+
 // fakeClock is the bitrate windows' clock.
 type fakeClock struct{ t time.Time }
 
