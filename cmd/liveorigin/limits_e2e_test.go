@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,23 +229,23 @@ func isNetTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// The ingest timeouts as configured: an RTMP publisher that stops sending
-// (ffmpeg stopped with SIGSTOP) is cut off after rtmp-read-timeout, and a
-// connection that never speaks after rtmp-handshake-timeout and
-// rtsp-read-timeout.
+// The ingest timeouts as configured: publishers that stop sending (ffmpeg
+// stopped with SIGSTOP) over RTMP, SRT and RTSP are cut off after their
+// read timeout, and a connection that never speaks after
+// rtmp-handshake-timeout and rtsp-read-timeout.
 func TestIngestTimeouts(t *testing.T) {
 	requireTools(t, "ffmpeg")
+	const readTimeout = 700 * time.Millisecond
 	a := startApp(t, func(c *Config) {
 		c.SegmentTarget = time.Second
-		c.RTMPReadTimeout = 700 * time.Millisecond
+		c.RTMPReadTimeout, c.SRTReadTimeout, c.RTSPReadTimeout = readTimeout, readTimeout, readTimeout
 		c.RTMPHandshakeTimeout = 300 * time.Millisecond
-		c.RTSPReadTimeout = 300 * time.Millisecond
 	})
 	for _, l := range []struct {
 		name string
 		addr net.Addr
 		min  time.Duration
-	}{{"rtmp", a.rtmp.Addr(), 300 * time.Millisecond}, {"rtsp", a.rtsp.Addr(), 300 * time.Millisecond}} {
+	}{{"rtmp", a.rtmp.Addr(), 300 * time.Millisecond}, {"rtsp", a.rtsp.Addr(), readTimeout}} {
 		start := time.Now()
 		c, err := net.Dial("tcp", l.addr.String())
 		if err != nil {
@@ -258,25 +259,34 @@ func TestIngestTimeouts(t *testing.T) {
 		}
 	}
 
-	cmd := publish(t, a.rtmpURL+"paused", 30)
-	waitFor(t, a, "paused", 20*time.Second, "a segment", hasSegment)
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	input := []string{"-hide_banner", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "30",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "30"}
+	publishers := map[string][]string{
+		"rtmp": slices.Concat(input, []string{"-f", "flv", a.rtmpURL + "rtmp"}),
+		"srt":  slices.Concat(input, []string{"-f", "mpegts", "srt://" + a.srt.Addr().String() + "?streamid=publish:live/srt&pkt_size=1316"}),
+		"rtsp": slices.Concat(input, []string{"-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://" + a.rtsp.Addr().String() + "/live/rtsp"}),
 	}
-	stopped := time.Now()
-	defer func() { _ = cmd.Process.Signal(syscall.SIGCONT) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for live(a, "paused") {
-		if time.Now().After(deadline) {
-			t.Fatal("the stopped publisher was not cut off within 10s")
+	for name, args := range publishers {
+		cmd := publishArgsTo(t, args)
+		waitFor(t, a, name, 20*time.Second, name+": a segment", hasSegment)
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond) // the cut-off happens on the server's goroutines
+		stopped := time.Now()
+		deadline := time.Now().Add(10 * time.Second)
+		for live(a, name) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the stopped publisher was not cut off within 10s", name)
+			}
+			time.Sleep(20 * time.Millisecond) // the cut-off happens on the server's goroutines
+		}
+		if d := time.Since(stopped); d < readTimeout {
+			t.Errorf("%s: cut off %s after it stopped sending, before the read timeout", name, d)
+		}
+		_ = cmd.Process.Kill()
 	}
-	if d := time.Since(stopped); d < 700*time.Millisecond {
-		t.Errorf("cut off %s after it stopped sending, before rtmp-read-timeout", d)
-	}
-	if logs := a.logs.String(); !strings.Contains(logs, "nothing received for 700ms (ReadTimeout)") {
-		t.Error("no log line of the read timeout")
+	if n := strings.Count(a.logs.String(), "nothing received for 700ms (ReadTimeout)"); n < 3 {
+		t.Errorf("%d log lines of a read timeout, want one per protocol", n)
 	}
 }
 
