@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -87,7 +86,7 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 			slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr))
 		return nil, &ingest.ChallengeError{Digest: mode == ModeKeys}
 	}
-	addr := hostOf(info.RemoteAddr)
+	addr := ingest.RemoteHost(info.RemoteAddr)
 	if d := p.limit.delay(addr, p.now()); d > 0 {
 		if err := p.wait(ctx, d); err != nil {
 			return nil, fmt.Errorf("publish auth: %w", ingest.ErrClosed)
@@ -107,14 +106,6 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 	}
 	p.limit.succeed(addr)
 	return p.next.Publish(ctx, info)
-}
-
-// hostOf is the address without its port: the unit of the slow-down.
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 )
 
@@ -240,4 +241,13 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
+}
+
+// RemoteHost is a PublishInfo.RemoteAddr without its port: the unit of the
+// per-address limits (the auth slow-down, publishers per address).
+func RemoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }

@@ -77,6 +77,9 @@ type Options struct {
 	// CDN. Several secrets allow a rotation. Others get 403.
 	OriginSecrets      []string
 	OriginSecretHeader string
+	// ManifestLimit, when set, wraps the playlist and MPD routes (the
+	// manifest request rate limit, limits.Rate). Default: none.
+	ManifestLimit func(http.Handler) http.Handler
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registerer for the HTTP metrics; default none.
@@ -171,11 +174,16 @@ func (s *Server) Handler() http.Handler {
 	r.Use(s.observeRequests, middleware.GetHead, s.requireSecret, s.cors)
 	// Every playback route twice: plain, and with a playback token in the
 	// path (playauth.go), which the relative URIs of the documents keep.
+	// The manifest rate limit, when set, applies to the manifests only.
 	stream := "/" + ingest.App + "/{name}"
+	manifests := r.With()
+	if s.opts.ManifestLimit != nil {
+		manifests = r.With(s.opts.ManifestLimit)
+	}
 	for _, prefix := range []string{stream, stream + "/" + playauth.PathSegment + "/{token}"} {
-		r.Get(prefix+"/index.m3u8", s.instrument(s.protect(KindMultivariant, s.serveMultivariant)))
-		r.Get(prefix+"/manifest.mpd", s.instrument(s.protect(KindMPD, s.serveMPD)))
-		r.Get(prefix+"/{rendition}.m3u8", s.instrument(s.protect(KindMediaList, s.serveMediaPlaylist)))
+		manifests.Get(prefix+"/index.m3u8", s.instrument(s.protect(KindMultivariant, s.serveMultivariant)))
+		manifests.Get(prefix+"/manifest.mpd", s.instrument(s.protect(KindMPD, s.serveMPD)))
+		manifests.Get(prefix+"/{rendition}.m3u8", s.instrument(s.protect(KindMediaList, s.serveMediaPlaylist)))
 		r.Get(prefix+"/{rendition}/{object}", s.instrument(s.protect("", s.serveObject)))
 	}
 	r.Get("/time", s.instrument(s.serveTime))

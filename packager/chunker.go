@@ -240,9 +240,7 @@ func (tr *track) closeSegmentParts(k int) {
 		parts[i] = &view
 	}
 	stat := segmentStat{samples: k, payload: tr.partPayload}
-	n := copy(tr.open, tr.open[k:])
-	clear(tr.open[n:])
-	tr.open = tr.open[:n]
+	tr.dropOpen(k)
 	tr.partStart, tr.parts, tr.partPayload = 0, nil, 0
 	if len(parts) == 0 {
 		return // every part failed to encode (cannot happen)

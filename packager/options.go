@@ -39,6 +39,11 @@ type Options struct {
 	// reconnect, or ended but still readable); default 100. Publish beyond it
 	// fails with ErrTooManyStreams.
 	MaxStreams int
+	// MaxSegmentBytes bounds the media of one track's segment in progress;
+	// default 64 MiB. A session whose segment grows beyond it is ended with
+	// ErrSegmentTooLarge (a cut between key frames would only hide a
+	// misconfigured encoder, and the window would hold as much).
+	MaxSegmentBytes int
 	// Now is the wall clock; default time.Now. Every wall-clock decision
 	// (timeline anchoring, grace, removal) uses it, so tests inject a fake.
 	Now func() time.Time
@@ -69,6 +74,7 @@ const (
 	defaultReconnectGrace    = 10 * time.Second
 	defaultMaxTargetDuration = 10 * time.Second
 	defaultMaxStreams        = 100
+	defaultMaxSegmentBytes   = 64 << 20
 	defaultPartTarget        = time.Second / 3
 
 	minPartTarget = 100 * time.Millisecond
@@ -94,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStreams == 0 {
 		o.MaxStreams = defaultMaxStreams
+	}
+	if o.MaxSegmentBytes == 0 {
+		o.MaxSegmentBytes = defaultMaxSegmentBytes
 	}
 	if o.PartTarget == 0 && !o.PartsOff {
 		o.PartTarget = min(defaultPartTarget, o.SegmentTarget/2)
@@ -135,6 +144,9 @@ func (o Options) Validate() []error {
 	}
 	if d.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("max-streams: %d is negative", d.MaxStreams))
+	}
+	if d.MaxSegmentBytes < 0 {
+		errs = append(errs, fmt.Errorf("max-segment-size: %d is negative", d.MaxSegmentBytes))
 	}
 	// The default part target always fits a valid segment target; an
 	// explicit one is checked (rfc8216bis 4.4.3.7: parts are a fraction of

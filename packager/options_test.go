@@ -21,9 +21,9 @@ func TestOptionsValidate(t *testing.T) {
 			want: []string{"segment-target: 25s is above the 20s maximum"}},
 		{name: "max target duration below the target", opts: Options{SegmentTarget: 2500 * time.Millisecond, MaxTargetDuration: 2 * time.Second},
 			want: []string{"max-target-duration: 2s is below the segment target rounded up to whole seconds (3s)"}},
-		{name: "negatives", opts: Options{Window: -time.Second, ReconnectGrace: -time.Second, MaxTargetDuration: -time.Second, MaxStreams: -1},
+		{name: "negatives", opts: Options{Window: -time.Second, ReconnectGrace: -time.Second, MaxTargetDuration: -time.Second, MaxStreams: -1, MaxSegmentBytes: -1},
 			want: []string{"window: -1s is negative", "reconnect-grace: -1s is negative", "max-target-duration: -1s is negative",
-				"max-streams: -1 is negative"}},
+				"max-streams: -1 is negative", "max-segment-size: -1 is negative"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,11 @@ import (
 // ErrTooManyStreams: Publish would exceed Options.MaxStreams.
 var ErrTooManyStreams = errors.New("too many streams")
 
+// ErrSegmentTooLarge: a session's segment in progress grew beyond
+// Options.MaxSegmentBytes. WriteAU returns it and the publisher is cut off
+// (the segment so far is kept): it bounds the memory one segment holds.
+var ErrSegmentTooLarge = errors.New("segment too large")
+
 // tickInterval is how often the Registry applies its timers (reconnect grace,
 // removal of ended streams): their precision.
 const tickInterval = 250 * time.Millisecond

@@ -86,6 +86,28 @@ type segmenter struct {
 	discNext bool
 	// seq is the next segment's sequence number; 0 until the first segment.
 	seq uint64
+	// openBytes is the media of open: what Options.MaxSegmentBytes bounds.
+	openBytes int
+}
+
+// dropOpen removes the first k open samples (now in a segment) and drops
+// their references to the publisher's buffers.
+func (tr *track) dropOpen(k int) {
+	for _, s := range tr.open[:k] {
+		tr.openBytes -= len(s.data)
+	}
+	n := copy(tr.open, tr.open[k:])
+	clear(tr.open[n:])
+	tr.open = tr.open[:n]
+}
+
+// segmentBytes is the media of the segment in progress, the held-back
+// video frame included.
+func (tr *track) segmentBytes() int {
+	if tr.hasPending {
+		return tr.openBytes + len(tr.pending.data)
+	}
+	return tr.openBytes
 }
 
 // maxDuration is the longest segment the track may produce now, in ticks.
@@ -133,6 +155,7 @@ func (tr *track) commit(s sample) {
 		}
 	}
 	tr.open = append(tr.open, s)
+	tr.openBytes += len(s.data)
 	if !tr.leader {
 		tr.applyCuts()
 		tr.splitAtLimit(tr.durTicks(followerSkew))
@@ -268,9 +291,7 @@ func (tr *track) closeSegment(k int) {
 	period := st.visiblePeriod()
 	data, payload, err := encodeSegment(samples, seq)
 	// Drop the references to the publisher's buffers either way.
-	n := copy(tr.open, tr.open[k:])
-	clear(tr.open[n:])
-	tr.open = tr.open[:n]
+	tr.dropOpen(k)
 	if err != nil {
 		// Cannot happen for sizes we accept; never take the stream down for it.
 		tr.anomaly(anomalyMalformed)

@@ -170,6 +170,10 @@ func (s *session) WriteAU(au ingest.AccessUnit) error {
 	if st.dirty {
 		st.publishChangesLocked(st.r.opts.Now())
 	}
+	if n, max := tr.segmentBytes(), st.r.opts.MaxSegmentBytes; n > max {
+		return fmt.Errorf("packager %s: %w: the %s segment in progress holds %d bytes, above max-segment-size %d; lower the encoder's bitrate or keyframe interval",
+			st.name, ErrSegmentTooLarge, tr.name, n, max)
+	}
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/ingest/srt"
+	"github.com/liveorigin/liveorigin/limits"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin"
 	"github.com/liveorigin/liveorigin/origin/purge"
@@ -44,6 +45,9 @@ type app struct {
 	hooks    *hooks.Dispatcher // the webhooks
 	auth     *auth.Publisher   // publish auth (stream keys, tokens)
 	jwks     *jwksSwitch       // the JWKS fetcher of publish auth
+	limits   *limits.Publisher // publishers per address, ingest bitrate
+	rate     *limits.Rate      // manifest requests per client
+	hits     *limits.Hits
 
 	// live is the configuration in effect: the start one with what reloads
 	// changed (reload.go); admin is the admin handler in use (the admin
@@ -53,6 +57,7 @@ type app struct {
 	reload reloadState
 
 	httpLn, adminLn net.Listener
+	httpConns       *limits.Listener // httpLn, counted (max-http-connections)
 	httpSrv         *http.Server
 	adminSrv        *http.Server
 	shuttingDown    atomic.Bool
@@ -137,8 +142,14 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("config: %w", errors.Join(kerrs...))
 	}
 	authPub := auth.NewPublisher(hooks.NewPublisher(registry, dispatcher), keys, auth.Options{Logger: log, Registerer: reg})
-	pub := observe.NewPublisher(authPub, obs.tracerProvider())
-	ropts := rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg}
+	// The limits come before auth: an address at its maximum is refused
+	// before its key is checked (an attempt holds its place while auth
+	// slows it down).
+	hits := limits.NewHits(log, reg)
+	limitsPub := limits.NewPublisher(authPub, hits, cfg.publisherLimits())
+	pub := observe.NewPublisher(limitsPub, obs.tracerProvider())
+	ropts := rtmp.Options{Addr: cfg.RTMPAddr, Publisher: pub, Logger: log, Registerer: reg,
+		HandshakeTimeout: cfg.RTMPHandshakeTimeout, ReadTimeout: cfg.RTMPReadTimeout}
 	if certs.rtmps != nil {
 		ropts.TLSAddr, ropts.TLSConfig = cfg.RTMPSAddr, certs.rtmps.ServerConfig()
 	}
@@ -154,6 +165,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		Passphrase:        cfg.SRTPassphrase,
 		StreamPassphrases: cfg.SRTStreamPassphrases,
 		Latency:           cfg.SRTLatency,
+		ReadTimeout:       cfg.SRTReadTimeout,
 		Logger:            log,
 		Registerer:        reg,
 	})
@@ -168,6 +180,7 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		UDPRTCPAddr: cfg.RTSPUDPRTCPAddr,
 		Publisher:   pub,
 		Pulls:       cfg.rtspPulls(),
+		ReadTimeout: cfg.RTSPReadTimeout,
 		Logger:      log,
 		Registerer:  reg,
 	})
@@ -186,7 +199,9 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 	if cfg.PublicURL != "" {
 		utcTiming = strings.TrimSuffix(cfg.PublicURL, "/") + "/time"
 	}
+	rate := limits.NewRate(hits, cfg.rateLimits())
 	o, err := origin.New(origin.Options{
+		ManifestLimit: rate.Limit,
 		Streams:       registry,
 		SegmentTarget: cfg.SegmentTarget,
 		CORSOrigin:    cfg.CORSOrigin,
@@ -208,23 +223,31 @@ func newApp(cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, reg: reg, registry: registry, rtmp: rs, srt: ss, rtsp: rts, origin: o, purges: purges,
-		hooks: dispatcher, auth: authPub, jwks: jwks, obs: obs, certs: certs, certCheck: defaultCertCheck}
+		hooks: dispatcher, auth: authPub, jwks: jwks, limits: limitsPub, rate: rate, hits: hits, obs: obs, certs: certs, certCheck: defaultCertCheck}
 	a.reload.getenv, a.reload.readFile = os.Getenv, os.ReadFile
 	a.reload.purgeSum, a.reload.hooksSum, a.reload.authSum = built.purgeSum, built.hooksSum, built.authSum
 	a.live.Store(&cfg)
+	// The write timeout covers the handler too: http-write-timeout is
+	// validated to exceed the longest response (4 target durations).
 	a.httpSrv = &http.Server{
 		Handler:           o.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:         certs.http.serverConfig(),
 	}
 	a.setAdminToken(cfg.AdminToken)
 	a.adminSrv = &http.Server{
 		// The handler in use: a reload that changes admin-token replaces it.
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.admin.Load()).ServeHTTP(w, r) }),
+		// No write timeout: a pprof profile streams for its duration.
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig:         certs.admin.serverConfig(),
 	}
@@ -257,6 +280,7 @@ func packagerOptions(cfg Config) packager.Options {
 		ReconnectGrace:    cfg.ReconnectGrace,
 		MaxTargetDuration: cfg.MaxTargetDuration,
 		MaxStreams:        cfg.MaxStreams,
+		MaxSegmentBytes:   cfg.MaxSegmentSize,
 		PartsOff:          !cfg.LowLatency,
 		PartTarget:        cfg.PartTarget,
 	}
@@ -339,6 +363,8 @@ func (a *app) listen() error {
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
 		return fail(fmt.Errorf("http-addr %s: %w", a.cfg.HTTPAddr, err))
 	}
+	a.httpConns = limits.NewListener(a.httpLn, a.hits, a.live.Load().MaxHTTPConnections)
+	a.httpLn = a.httpConns
 	closers = append(closers, a.httpLn.Close)
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
 		return fail(fmt.Errorf("admin-addr %s: %w", a.cfg.AdminAddr, err))

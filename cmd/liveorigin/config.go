@@ -19,7 +19,10 @@ import (
 	"github.com/liveorigin/liveorigin/auth"
 	"github.com/liveorigin/liveorigin/hooks"
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
+	"github.com/liveorigin/liveorigin/ingest/srt"
+	"github.com/liveorigin/liveorigin/limits"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin/purge"
 	"github.com/liveorigin/liveorigin/playauth"
@@ -95,6 +98,25 @@ type Config struct {
 	// file only (a list under "webhooks:", see docs/webhooks.md).
 	Webhooks []hooks.Config
 
+	// Limits (docs/security.md, Limits). 0 turns a maximum off.
+	MaxPublishersPerAddress int
+	MaxIngestBitrate        int // kbit/s
+	IngestBitrateWindow     time.Duration
+	MaxSegmentSize          int // bytes
+	MaxHTTPConnections      int
+	HTTPMaxHeaderBytes      int
+	HTTPReadHeaderTimeout   time.Duration
+	HTTPReadTimeout         time.Duration
+	HTTPWriteTimeout        time.Duration
+	HTTPIdleTimeout         time.Duration
+	ManifestRateLimit       int
+	ManifestRateWindow      time.Duration
+	ClientIPHeader          string
+	RTMPHandshakeTimeout    time.Duration
+	RTMPReadTimeout         time.Duration
+	SRTReadTimeout          time.Duration
+	RTSPReadTimeout         time.Duration
+
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -126,9 +148,25 @@ func defaultConfig() Config {
 		PublishAuth:              string(auth.ModeOpen),
 		PlaybackTokenMaxLifetime: playauth.DefaultMaxLifetime,
 		PublishJWTJWKSRefresh:    auth.DefaultJWKSRefresh,
-		LogLevel:                 "info",
-		LogFormat:                "auto",
-		ShutdownTimeout:          10 * time.Second,
+
+		MaxPublishersPerAddress: 10,
+		MaxIngestBitrate:        50_000,
+		IngestBitrateWindow:     limits.DefaultBitrateWindow,
+		MaxSegmentSize:          64 << 20,
+		MaxHTTPConnections:      10_000,
+		HTTPMaxHeaderBytes:      16 << 10,
+		HTTPReadHeaderTimeout:   10 * time.Second,
+		HTTPReadTimeout:         30 * time.Second,
+		HTTPWriteTimeout:        60 * time.Second,
+		HTTPIdleTimeout:         120 * time.Second,
+		ManifestRateWindow:      10 * time.Second,
+		RTMPHandshakeTimeout:    rtmp.DefaultHandshakeTimeout,
+		RTMPReadTimeout:         rtmp.DefaultReadTimeout,
+		SRTReadTimeout:          srt.DefaultReadTimeout,
+		RTSPReadTimeout:         rtsp.DefaultReadTimeout,
+		LogLevel:                "info",
+		LogFormat:               "auto",
+		ShutdownTimeout:         10 * time.Second,
 	}
 }
 
@@ -301,6 +339,23 @@ func options() []option {
 		liveOpt(stringOpt("publish-jwt-audience", "AUD", "when set, publish tokens must name it in their aud claim", func(c *Config) *string { return &c.PublishJWTAudience })),
 		liveOpt(stringOpt("publish-jwt-issuer", "ISS", "when set, publish tokens must have it as their iss claim", func(c *Config) *string { return &c.PublishJWTIssuer })),
 		liveOpt(durationOpt("takedown-refuse", "after a takedown (DELETE /api/v1/streams/NAME), how long the name is refused to publishers and answers 410", func(c *Config) *time.Duration { return &c.TakedownRefuse })),
+		liveOpt(intOpt("max-publishers-per-address", "most publishers at once from one IP address, across RTMP, SRT and RTSP; one more is refused (0: no limit)", func(c *Config) *int { return &c.MaxPublishersPerAddress })),
+		liveOpt(intOpt("max-ingest-bitrate", "most media one publisher may send, in kbit/s, averaged over ingest-bitrate-window; a publisher above it is cut off (0: no limit)", func(c *Config) *int { return &c.MaxIngestBitrate })),
+		liveOpt(durationOpt("ingest-bitrate-window", "sliding window max-ingest-bitrate is averaged over (1s to 1m; a publisher keeps the window it started with)", func(c *Config) *time.Duration { return &c.IngestBitrateWindow })),
+		intOpt("max-segment-size", "most bytes one track's segment may hold; a publisher whose segment grows beyond it is cut off", func(c *Config) *int { return &c.MaxSegmentSize }),
+		liveOpt(intOpt("max-http-connections", "most playback HTTP connections open at once; more are answered 503 and closed (0: no limit)", func(c *Config) *int { return &c.MaxHTTPConnections })),
+		intOpt("http-max-header-bytes", "largest request header accepted on the HTTP and admin listeners; a larger one is answered 431", func(c *Config) *int { return &c.HTTPMaxHeaderBytes }),
+		durationOpt("http-read-header-timeout", "time a client has to send a request's header; a slower one (slowloris) is cut off", func(c *Config) *time.Duration { return &c.HTTPReadHeaderTimeout }),
+		durationOpt("http-read-timeout", "time a client has to send a whole request", func(c *Config) *time.Duration { return &c.HTTPReadTimeout }),
+		durationOpt("http-write-timeout", "time a playback response may take, waiting included: more than 4 x max-target-duration (a request waits up to 3 target durations for the live edge, then a growing LL-DASH segment streams for one more)", func(c *Config) *time.Duration { return &c.HTTPWriteTimeout }),
+		durationOpt("http-idle-timeout", "how long an idle keep-alive connection stays open", func(c *Config) *time.Duration { return &c.HTTPIdleTimeout }),
+		liveOpt(intOpt("manifest-rate-limit", "most playlist and MPD requests per client address per manifest-rate-window; more are answered 429 (0: off; behind a CDN set client-ip-header)", func(c *Config) *int { return &c.ManifestRateLimit })),
+		liveOpt(durationOpt("manifest-rate-window", "sliding window of manifest-rate-limit (at least 1s)", func(c *Config) *time.Duration { return &c.ManifestRateWindow })),
+		liveOpt(stringOpt("client-ip-header", "NAME", "request header with the viewer's address, set by your CDN (e.g. True-Client-IP, or X-Forwarded-For: its last entry); keys manifest-rate-limit. Empty: the connection's address", func(c *Config) *string { return &c.ClientIPHeader })),
+		durationOpt("rtmp-handshake-timeout", "time an RTMP client has to complete the handshake", func(c *Config) *time.Duration { return &c.RTMPHandshakeTimeout }),
+		durationOpt("rtmp-read-timeout", "an RTMP publisher that sends nothing for this long is cut off", func(c *Config) *time.Duration { return &c.RTMPReadTimeout }),
+		durationOpt("srt-read-timeout", "an SRT caller that sends nothing for this long is cut off (3 times as long without media)", func(c *Config) *time.Duration { return &c.SRTReadTimeout }),
+		durationOpt("rtsp-read-timeout", "an RTSP session (push or pull) that receives nothing for this long is cut off", func(c *Config) *time.Duration { return &c.RTSPReadTimeout }),
 		liveOpt(stringOpt("log-level", "LEVEL", "log level: debug, info, warn, error", func(c *Config) *string { return &c.LogLevel })),
 		stringOpt("log-format", "FORMAT", "log format: auto (text on a terminal, JSON otherwise), json, text", func(c *Config) *string { return &c.LogFormat }),
 		stringOpt("otel-endpoint", "URL", "OpenTelemetry: send traces over OTLP/HTTP to this collector, e.g. http://collector:4318 (/v1/traces is appended); empty: tracing off unless OTEL_EXPORTER_OTLP_ENDPOINT is set", func(c *Config) *string { return &c.OTelEndpoint }),
@@ -572,6 +627,7 @@ func (c Config) validate() []error {
 	if c.TakedownRefuse < 0 {
 		errs = append(errs, fmt.Errorf("takedown-refuse: %s is negative", c.TakedownRefuse))
 	}
+	errs = append(errs, c.validateLimits()...)
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("public-url: %q must start with http:// or https://", c.PublicURL))
 	}

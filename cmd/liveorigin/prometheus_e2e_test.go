@@ -484,6 +484,7 @@ func TestPrometheusScrapesAndAlerts(t *testing.T) {
 		"liveorigin_publish_auth_failures_total":        "needs publish-auth: keys and a refused key (auth_e2e_test.go)",
 		"liveorigin_playback_token_refusals_total":      "needs playback tokens and a refused one (playauth_e2e_test.go)",
 		"liveorigin_publish_jwks_fetches_total":         "needs publish-jwt-jwks-url (jwt_e2e_test.go)",
+		"liveorigin_limit_hits_total":                   "needs a limit hit (limits_e2e_test.go)",
 	}
 	for _, fam := range []string{"liveorigin_tls_certificate_expiry_timestamp_seconds", "liveorigin_tls_certificate_reloads_total", "liveorigin_tls_certificate_reload_errors_total"} {
 		skipped[fam] = "needs TLS listeners and certificate files (tls_e2e_test.go)"

@@ -233,6 +233,14 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			if p, errs := applied.playbackPolicy(); len(errs) == 0 {
 				a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
 			}
+		case "max-publishers-per-address", "max-ingest-bitrate", "ingest-bitrate-window":
+			a.limits.SetLimits(applied.publisherLimits())
+		case "manifest-rate-limit", "manifest-rate-window", "client-ip-header":
+			a.rate.Set(applied.rateLimits())
+		case "max-http-connections":
+			if a.httpConns != nil {
+				a.httpConns.SetMax(applied.MaxHTTPConnections)
+			}
 		}
 	}
 	if built.authSum != rs.authSum {

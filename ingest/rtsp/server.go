@@ -39,7 +39,8 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// ReadTimeout ends a session (push or pull) that receives nothing for
 	// this long, and one that receives packets but no usable media for
-	// three times as long. Default 10s.
+	// three times as long; a connection that sends no request for this
+	// long is closed. Default 10s.
 	ReadTimeout time.Duration
 	// Logger receives session events. Default: discard.
 	Logger *slog.Logger
@@ -292,8 +293,14 @@ func (s *Server) Serve() error {
 		Handler:     &handler{s: s},
 		RTSPAddress: s.ln.Addr().String(),
 		ReadTimeout: s.opts.ReadTimeout,
+		// A connection (or a session before RECORD) that sends nothing
+		// for ReadTimeout is closed too, not after gortsplib's 60 s: it
+		// would hold a connection for free.
+		IdleTimeout: s.opts.ReadTimeout,
 		// The sockets are bound by Listen; gortsplib gets them from here.
-		Listen: func(string, string) (net.Listener, error) { return s.ln, nil },
+		// Each connection starts with a read deadline: gortsplib sets
+		// none while it waits for the first bytes.
+		Listen: func(string, string) (net.Listener, error) { return firstReadDeadline{s.ln, s.opts.ReadTimeout}, nil },
 	}
 	if len(s.udp) == 2 {
 		lib.UDPRTPAddress = s.udp[0].LocalAddr().String()
@@ -546,4 +553,21 @@ func (c *countingUDPConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		c.bytes.Add(float64(n))
 	}
 	return n, addr, err
+}
+
+// firstReadDeadline gives each accepted connection a read deadline of d:
+// one that never sends its first request is closed after d (gortsplib
+// sets its own deadlines once the first bytes arrived).
+type firstReadDeadline struct {
+	net.Listener
+	d time.Duration
+}
+
+func (l firstReadDeadline) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(l.d))
+	return c, nil
 }
