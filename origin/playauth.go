@@ -177,8 +177,11 @@ func logPath(path string) string {
 func clientAddr(r *http.Request, header string) netip.Addr {
 	if header != "" {
 		v := r.Header.Get(header)
-		if i := strings.IndexByte(v, ','); i >= 0 {
-			v = v[:i]
+		// The last entry of a list (X-Forwarded-For) is the one the
+		// proxy in front appended; the ones before it came from the
+		// client and may be forged (the same rule as client-ip-header).
+		if i := strings.LastIndexByte(v, ','); i >= 0 {
+			v = v[i+1:]
 		}
 		a, _ := netip.ParseAddr(strings.TrimSpace(v))
 		return a
