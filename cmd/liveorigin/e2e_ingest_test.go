@@ -19,6 +19,10 @@ func TestSRTAndRTSPEndToEnd(t *testing.T) {
 	a := startApp(t, func(c *Config) {
 		c.SegmentTarget = time.Second
 		c.SRTStreamPassphrases = map[string]string{"hevc": secret}
+		// ffmpeg's DASH reader and LL-DASH's growing segments do not mix
+		// (docs/low-latency.md): regular HLS and DASH, as in
+		// TestEndToEndRTMPToHLSAndDASH.
+		c.LowLatency = false
 	})
 	srtURL := "srt://" + a.srt.Addr().String() + "?streamid=publish:live/hevc&pkt_size=1316&passphrase=" + secret + "&pbkeylen=16"
 	publishArgsTo(t, []string{"-hide_banner", "-nostdin", "-v", "error", "-re",

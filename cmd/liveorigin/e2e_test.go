@@ -208,7 +208,12 @@ func play(t *testing.T, url string, seconds int) int {
 	// -re: read at the media's own pace, as a player does; without it
 	// ffmpeg's DASH reader runs into the live edge and asks for segments
 	// before they exist.
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-re", "-i", url,
+	// A reader that loops (ffmpeg's DASH reader has re-read one segment
+	// for minutes on a busy machine) fails the test instead of hanging
+	// the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(3*seconds+30)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-re", "-i", url,
 		"-t", strconv.Itoa(seconds), "-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
