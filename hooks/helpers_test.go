@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/liveorigin/liveorigin/internal/testkit"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -202,37 +203,7 @@ func hookConfig(name string, rc *receiver, events ...string) Config {
 	return Config{Name: name, URL: rc.srv.URL + "/hook", Events: events, SecretEnv: "HOOK_SECRET"}
 }
 
-// metricValue reads one series of a counter, gauge, or a histogram's count.
-func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
-}
+var metricValue = testkit.GatheredValue
 
 // hasSeries reports whether any series of name has the label hook=name.
 func hasSeries(t *testing.T, g prometheus.Gatherer, metric, hook string) bool {

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/liveorigin/liveorigin/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -109,23 +110,7 @@ func (ta *testApp) stop(t *testing.T) {
 	})
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // publish starts ffmpeg publishing a generated H.264 (with B-frames) + AAC
 // stream for the given length, in real time.

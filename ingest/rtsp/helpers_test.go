@@ -1,10 +1,10 @@
 package rtsp
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"github.com/liveorigin/liveorigin/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -359,23 +359,7 @@ func (ts *testServer) nextEnd(t testing.TB) sessionEnd {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for concurrent log writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // freeUDPPair finds an even UDP port whose successor is free too, for the
 // RTP/RTCP pair (gortsplib needs consecutive ports, so ":0" cannot work).
