@@ -188,7 +188,10 @@ func (tr *track) closePart(j int) {
 	independent := false
 	for i := range samples {
 		independent = independent || samples[i].key
-		samples[i].data = nil // the part holds a copy: let the publisher's buffer go
+		// The part holds a copy: let the publisher's buffer go. Its bytes
+		// now count in partPayload (segmentBytes).
+		tr.openBytes -= len(samples[i].data)
+		samples[i].data = nil
 	}
 	tr.partStart = j
 	if err != nil {

@@ -86,7 +86,8 @@ type segmenter struct {
 	discNext bool
 	// seq is the next segment's sequence number; 0 until the first segment.
 	seq uint64
-	// openBytes is the media of open: what Options.MaxSegmentBytes bounds.
+	// openBytes is the media of the open samples not yet in a part; with
+	// partPayload it is what Options.MaxSegmentBytes bounds.
 	openBytes int
 }
 
@@ -104,10 +105,11 @@ func (tr *track) dropOpen(k int) {
 // segmentBytes is the media of the segment in progress, the held-back
 // video frame included.
 func (tr *track) segmentBytes() int {
+	n := tr.openBytes + tr.partPayload
 	if tr.hasPending {
-		return tr.openBytes + len(tr.pending.data)
+		n += len(tr.pending.data)
 	}
-	return tr.openBytes
+	return n
 }
 
 // maxDuration is the longest segment the track may produce now, in ticks.

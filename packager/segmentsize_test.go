@@ -20,8 +20,12 @@ func TestMaxSegmentBytes(t *testing.T) {
 			// 5000-byte frames at 30 fps, a key frame every 2 s: a 2 s
 			// segment holds 300 kB.
 			e := newEnv(t, Options{MaxSegmentBytes: 200_000, PartsOff: partsOff})
+			// The small stream runs for 20 s: 600 kB in all, far beyond
+			// the limit, but 60 kB per segment (the limit is a segment's,
+			// not the stream's: a regression once counted every byte
+			// moved into a part for ever).
 			small := e.publish("small", videoTrack(t, 90000))
-			aus := synthVideo(0, 120, 30, 60, 0)
+			aus := synthVideo(0, 600, 30, 60, 0)
 			for i := range aus {
 				aus[i].Data = aus[i].Data[:1000] // 60 kB segments
 			}
@@ -49,7 +53,7 @@ func TestMaxSegmentBytes(t *testing.T) {
 			if tl := e.timeline("big"); tl == nil {
 				t.Fatal("no timeline")
 			}
-			if err := small.WriteAU(ingest.AccessUnit{DTS: 120 * 3000, PTS: 120*3000 + 6000, Key: true, Data: make([]byte, 1000)}); err != nil {
+			if err := small.WriteAU(ingest.AccessUnit{DTS: 600 * 3000, PTS: 600*3000 + 6000, Key: true, Data: make([]byte, 1000)}); err != nil {
 				t.Errorf("the stream within the limit: %v", err)
 			}
 			small.Close(nil)
