@@ -160,6 +160,10 @@ type arrivals struct {
 	nWait   int
 	parts   map[string]int // parts recorded, by rendition
 
+	// from: deliveries of parts that arrived before it are the warm-up
+	// (the clients connecting all at once), kept apart in warmup.
+	from      time.Time
+	warmup    []time.Duration
 	latencies []time.Duration // delivered − arrival, every measured delivery
 	firstByte []time.Duration // first response byte − arrival, every measured delivery
 	written   []time.Duration // origin handler done − arrival, every part answered with 200
@@ -246,7 +250,21 @@ func (a *arrivals) delivered(key string, d delivery) {
 	a.mu.Unlock()
 }
 
+// measureFrom sets the end of the warm-up: deliveries of parts that arrive
+// from t on are measured.
+func (a *arrivals) measureFrom(t time.Time) {
+	a.mu.Lock()
+	a.from = t
+	a.mu.Unlock()
+}
+
 func (a *arrivals) measureLocked(arrival time.Time, d delivery) {
+	if arrival.Before(a.from) {
+		if !d.written {
+			a.warmup = append(a.warmup, d.delivered.Sub(arrival))
+		}
+		return
+	}
 	if d.written {
 		a.written = append(a.written, d.delivered.Sub(arrival))
 		return
@@ -297,6 +315,7 @@ func (a *arrivals) pruneLocked(now time.Time) {
 // measurements are what arrivals measured.
 type measurements struct {
 	latencies, firstByte, written, packaging, offsets []time.Duration
+	warmup                                            []time.Duration
 	late, unmatched                                   int
 	parts                                             map[string]int // by rendition
 }
@@ -316,6 +335,7 @@ func (a *arrivals) result() measurements {
 	}
 	return measurements{
 		latencies: slices.Clone(a.latencies),
+		warmup:    slices.Clone(a.warmup),
 		firstByte: slices.Clone(a.firstByte),
 		written:   slices.Clone(a.written),
 		packaging: slices.Clone(a.packaging),

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,13 +33,20 @@ type Config struct {
 	// PartTarget is the packager's part target; 0 selects its default
 	// (1/3 s).
 	PartTarget time.Duration
-	// Settle is how long the gohlslib client plays before its distance
-	// from the live edge is taken (it starts at the edge, then settles).
+	// Settle is how long the clients play before they are measured: the
+	// gohlslib client's distance from the live edge (it starts at the
+	// edge, then settles) and the part deliveries (the clients all connect
+	// at once: the first parts' deliveries are reported apart, as the
+	// warm-up).
 	Settle time.Duration
 	// FFmpeg is the ffmpeg executable; default "ffmpeg".
 	FFmpeg string
 	// Size is the video size of the generated stream; default 1280x720.
 	Size string
+	// Kbps is the video bitrate of the generated stream; default 2500
+	// (OBS's default); negative leaves x264 at its default quality (about
+	// 4.5 Mbit/s for the 720p test pattern).
+	Kbps int
 	// Logger receives the in-process server's logs; default: discarded.
 	Logger *slog.Logger
 	// Status receives a line at each stage of the run; default: none.
@@ -67,6 +75,9 @@ const startTimeout = 30 * time.Second
 func (c Config) withDefaults() (Config, error) {
 	if c.FFmpeg == "" {
 		c.FFmpeg = "ffmpeg"
+	}
+	if c.Kbps == 0 {
+		c.Kbps = 2500
 	}
 	if c.Size == "" {
 		c.Size = "1280x720"
@@ -174,11 +185,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// The publisher.
 	rtmpURL := "rtmp://" + rs.Addr().String() + "/" + ingest.App + "/" + streamName
-	ff, err := ffpublish.Start(cfg.FFmpeg, cfg.Size, 60, rtmpURL)
+	ff, err := ffpublish.Start(cfg.FFmpeg, ffpublish.Options{
+		Size: cfg.Size, GOP: 60, Kbps: max(cfg.Kbps, 0),
+		// The encoder runs elsewhere in production: here it takes as
+		// little of the machine under test as it can.
+		Preset: "ultrafast",
+	}, rtmpURL)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cfg.Status, "llprobe: ffmpeg publishing a %s test pattern to %s\n", cfg.Size, rtmpURL)
+	fmt.Fprintf(cfg.Status, "llprobe: ffmpeg publishing a %s test pattern (%s) to %s\n", cfg.Size, bitrateText(cfg.Kbps), rtmpURL)
 	st.push(ff.Stop)
 	if err := waitForStream(ctx, registry, arr, ff); err != nil {
 		return nil, err
@@ -186,13 +202,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// The clients.
 	fmt.Fprintf(cfg.Status, "llprobe: %d clients and gohlslib playing %s for %v\n", cfg.Clients, base+"index.m3u8", cfg.Duration)
-	transport := &http.Transport{
-		Proxy:               nil, // loopback, whatever the environment says
-		MaxIdleConnsPerHost: 2 * cfg.Clients,
-		IdleConnTimeout:     30 * time.Second,
-		DisableCompression:  true,
-	}
-	hc := &http.Client{Transport: transport, Timeout: requestTimeout}
 	playlistURL, err := url.Parse(base + "v0.m3u8")
 	if err != nil {
 		return nil, err
@@ -204,13 +213,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	st.push(func() {
 		stopViewers()
 		viewers.Wait()
-		transport.CloseIdleConnections()
 	})
 	start := time.Now()
+	arr.measureFrom(start.Add(cfg.Settle))
 	for i := range cfg.Clients {
-		v := &viewer{id: i, http: hc, playlist: playlistURL, arrivals: arr, errors: verrs,
+		v := &viewer{id: i, http: newRawClient(playlistURL.Host), playlist: playlistURL, arrivals: arr, errors: verrs,
 			onPart: func(n int) { partBytes.Add(int64(n)); partCount.Add(1) }}
-		viewers.Go(func() { v.run(vctx) })
+		viewers.Go(func() {
+			defer v.http.close()
+			v.run(vctx)
+		})
 	}
 	var playerNotify func()
 	if cfg.stopWhen != nil {
@@ -271,6 +283,7 @@ wait:
 	lat := m.latencies
 	slices.Sort(lat)
 	slices.Sort(m.firstByte)
+	slices.Sort(m.warmup)
 	slices.Sort(m.written)
 	slices.Sort(m.packaging)
 	slices.Sort(m.offsets)
@@ -286,6 +299,7 @@ wait:
 		FirstByteP50MS: ms(quantile(m.firstByte, 0.50)), FirstByteP99MS: ms(quantile(m.firstByte, 0.99)),
 		WrittenP50MS: ms(quantile(m.written, 0.50)), WrittenP99MS: ms(quantile(m.written, 0.99)),
 		PackagingP50MS: ms(quantile(m.packaging, 0.50)), PackagingP99MS: ms(quantile(m.packaging, 0.99)),
+		WarmupMeasured: len(m.warmup), WarmupP99MS: ms(quantile(m.warmup, 0.99)),
 		AskedAfterArrival: m.late,
 		Unmatched:         m.unmatched,
 	}
@@ -424,4 +438,12 @@ func (s *stack) unwind() {
 		s.fns = s.fns[:len(s.fns)-1]
 		f()
 	}
+}
+
+// bitrateText describes the generated stream's video bitrate.
+func bitrateText(kbps int) string {
+	if kbps <= 0 {
+		return "x264's default quality"
+	}
+	return strconv.Itoa(kbps) + " kbit/s"
 }

@@ -55,6 +55,11 @@ type Delivery struct {
 	// part of the delivery time spent before the origin can answer.
 	PackagingP50MS float64 `json:"packaging_p50_ms"`
 	PackagingP99MS float64 `json:"packaging_p99_ms"`
+	// Warmup: the deliveries of parts that arrived in the settle period,
+	// while the clients were connecting all at once; not in the figures
+	// above.
+	WarmupMeasured int     `json:"warmup_measured"`
+	WarmupP99MS    float64 `json:"warmup_p99_ms"`
 	// AskedAfterArrival counts measured deliveries whose request was sent
 	// after the part had arrived: the viewer was late (too busy to be
 	// waiting at the edge), so the origin could not hold it.
@@ -162,6 +167,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	d := r.Delivery
 	fmt.Fprintf(&b, "part delivery        %d measured (mean part %d bytes): p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n",
 		d.Measured, d.PartBytesAvg, d.P50MS, d.P90MS, d.P99MS, d.MaxMS)
+	fmt.Fprintf(&b, "  warm-up            %d deliveries while the clients connected (the settle period, not above): p99 %.1fms\n",
+		d.WarmupMeasured, d.WarmupP99MS)
 	fmt.Fprintf(&b, "  on the way         packaged p50 %.2fms p99 %.2fms; first byte at the client p50 %.1fms p99 %.1fms;\n",
 		d.PackagingP50MS, d.PackagingP99MS, d.FirstByteP50MS, d.FirstByteP99MS)
 	fmt.Fprintf(&b, "                     written by the origin p50 %.1fms p99 %.1fms\n", d.WrittenP50MS, d.WrittenP99MS)

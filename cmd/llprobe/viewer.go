@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -41,7 +38,7 @@ const (
 
 type viewer struct {
 	id       int
-	http     *http.Client
+	http     *rawClient
 	playlist *url.URL // the media playlist, without query
 	arrivals *arrivals
 	errors   *viewerErrors
@@ -55,7 +52,7 @@ func (v *viewer) run(ctx context.Context) {
 	have := false
 	for ctx.Err() == nil {
 		if !have {
-			e, err := v.reload(ctx, v.playlist.String())
+			e, err := v.reload(ctx, v.playlist)
 			if err != nil {
 				if !v.fail(ctx, err) {
 					return
@@ -74,11 +71,8 @@ func (v *viewer) run(ctx context.Context) {
 		}
 		part := v.playlist.ResolveReference(ref)
 		d := delivery{asked: time.Now()}
-		tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			GotFirstResponseByte: func() { d.firstByte = time.Now() },
-		})
-		n, err := v.fetchPart(tctx, part.String())
-		d.delivered = time.Now()
+		n, first, err := v.fetchPart(ctx, part)
+		d.delivered, d.firstByte = time.Now(), first
 		if err != nil {
 			have = false
 			if !v.fail(ctx, err) {
@@ -92,7 +86,7 @@ func (v *viewer) run(ctx context.Context) {
 		}
 		next := *v.playlist
 		next.RawQuery = "_HLS_msn=" + strconv.FormatUint(edge.MSN, 10) + "&_HLS_part=" + strconv.FormatUint(edge.Part, 10)
-		if edge, err = v.reload(ctx, next.String()); err != nil {
+		if edge, err = v.reload(ctx, &next); err != nil {
 			have = false
 			if !v.fail(ctx, err) {
 				return
@@ -111,7 +105,7 @@ func partKey(path string) string {
 }
 
 // reload fetches a media playlist and reads its live edge.
-func (v *viewer) reload(ctx context.Context, u string) (liveEdge, error) {
+func (v *viewer) reload(ctx context.Context, u *url.URL) (liveEdge, error) {
 	v.buf.Reset()
 	if _, err := v.get(ctx, u, &v.buf, maxPlaylist); err != nil {
 		return liveEdge{}, err
@@ -126,35 +120,28 @@ func (v *viewer) reload(ctx context.Context, u string) (liveEdge, error) {
 	return e, nil
 }
 
-// fetchPart reads a whole part and returns its size.
-func (v *viewer) fetchPart(ctx context.Context, u string) (int, error) {
-	n, err := v.get(ctx, u, io.Discard, maxPart)
-	return int(n), err
+// fetchPart reads a whole part; it returns its size and when the first
+// bytes of the answer arrived.
+func (v *viewer) fetchPart(ctx context.Context, u *url.URL) (int, time.Time, error) {
+	r, err := v.get(ctx, u, nil, maxPart)
+	return int(r.n), r.firstByte, err
 }
 
-// get reads the body of a 200 answer into w, at most limit bytes.
-func (v *viewer) get(ctx context.Context, u string, w io.Writer, limit int64) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// partReadBuffer is a viewer's read size for parts: most parts of the
+// probe's stream (720p30 at a few Mbit/s) fit in one.
+const partReadBuffer = 256 << 10
+
+// get reads the body of a 200 answer into buf (nil: dropped), at most
+// limit bytes.
+func (v *viewer) get(ctx context.Context, u *url.URL, buf *bytes.Buffer, limit int64) (rawResponse, error) {
+	r, err := v.http.get(ctx, u.RequestURI(), buf, limit)
 	if err != nil {
-		return 0, err
+		return r, fmt.Errorf("GET %s: %w", u, err)
 	}
-	resp, err := v.http.Do(req)
-	if err != nil {
-		return 0, err
+	if r.status != 200 {
+		return r, &statusError{code: r.status, url: u.String()}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return 0, &statusError{code: resp.StatusCode, url: u}
-	}
-	n, err := io.Copy(w, io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return n, err
-	}
-	if n > limit {
-		return n, fmt.Errorf("%s: body larger than %d bytes", u, limit)
-	}
-	return n, nil
+	return r, nil
 }
 
 // fail counts an error, unless the viewer is being stopped, and waits a

@@ -158,7 +158,7 @@ func Run(ctx context.Context, target Target, opts Options) (*Report, error) {
 	if opts.Short {
 		size = "320x240"
 	}
-	pub, err := ffpublish.Start(opts.FFmpeg, size, 30, "rtmp://"+e.rtmp+"/live/"+e.clean)
+	pub, err := ffpublish.Start(opts.FFmpeg, ffpublish.Options{Size: size, GOP: 30}, "rtmp://"+e.rtmp+"/live/"+e.clean)
 	if err != nil {
 		return nil, err
 	}
