@@ -62,6 +62,9 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind
 	// Without parts the playlist advertises no delivery directives; a client
 	// that sends them anyway gets the playlist.
 	if !q.blocking() || tl.PartTarget == 0 {
+		if tl.PartTarget > 0 {
+			tl = s.freshEdge(r, tl, track)
+		}
 		d, err := s.cache.forTimeline(tl).mediaDoc(track, q.skip)
 		s.serveDoc(w, r, KindMediaList, tl, d, err, "application/vnd.apple.mpegurl")
 		noteReload(w, tl, track, tl.TargetDuration)
@@ -90,6 +93,57 @@ func (s *Server) serveMediaPlaylist(w http.ResponseWriter, r *http.Request) Kind
 	s.serveDoc(w, r, KindBlockingList, tl, d, err, "application/vnd.apple.mpegurl")
 	noteReload(w, tl, track, tl.PartTarget)
 	return KindBlockingList
+}
+
+// A playlist request without delivery directives is how a low-latency
+// client tunes in: it starts PART-HOLD-BACK behind the edge it reads,
+// counting the edge's age from when the answer arrived (hls.js, Apple's
+// players without a CDN Age). An edge whose newest part was made a while
+// ago would put the client that much further behind, for as long as it
+// plays. So such a request is answered at once only when the rendition's
+// newest part is younger than freshAgeParts of the part target; otherwise
+// it waits for the next part, at most freshWaitParts part targets. A
+// stream whose newest part is older than that (its publisher stalled)
+// answers at once.
+const (
+	freshAgeParts  = 0.25
+	freshWaitParts = 2
+)
+
+// freshEdge returns the snapshot to answer a directive-less media playlist
+// request of a live low-latency stream from (see freshAgeParts).
+func (s *Server) freshEdge(r *http.Request, tl *packager.Timeline, track string) *packager.Timeline {
+	tt, err := tl.Track(track)
+	if err != nil || tl.Ended || tt.NextPart == "" || tt.LastPartAt.IsZero() {
+		return tl
+	}
+	maxWait := time.Duration(freshWaitParts * float64(tl.PartTarget))
+	age := s.opts.Now().Sub(tt.LastPartAt)
+	if age < time.Duration(freshAgeParts*float64(tl.PartTarget)) || age >= maxWait {
+		return tl
+	}
+	last := tt.LastPartAt
+	timeout := s.opts.After(maxWait - age)
+	for {
+		if s.waiting != nil {
+			s.waiting(tl)
+		}
+		select {
+		case <-tl.Changed():
+		case <-r.Context().Done():
+			return tl
+		case <-timeout:
+			return tl
+		}
+		next, err := s.timeline(r)
+		if err != nil {
+			return tl
+		}
+		tl = next
+		if tt, err := tl.Track(track); err != nil || tl.Ended || tt.LastPartAt.After(last) {
+			return tl
+		}
+	}
 }
 
 // errGone: the client went away while it waited; nothing to answer.

@@ -728,3 +728,57 @@ func TestPartsOffIgnoresDirectives(t *testing.T) {
 		t.Errorf("LL-DASH with parts off:\n%s", b)
 	}
 }
+
+// A playlist request without directives answers with a fresh edge: at once
+// when the newest part is new, after the next part when it is older than a
+// quarter of the part target, at once again when the stream has stalled
+// (no part for two part targets).
+func TestFreshEdge(t *testing.T) {
+	f := newLLFixture(t, 3*time.Second)
+	f.publish(t)
+	f.feed(t, 2*time.Second)
+	newest := func() time.Time {
+		tl, _ := f.registry.Timeline("demo")
+		tt, _ := tl.Track("v0")
+		return tt.LastPartAt
+	}
+	// Feed until a video part has just been made.
+	before := newest()
+	for newest() == before {
+		f.feedFrames(t, 1)
+	}
+	const path = "/live/demo/v0.m3u8"
+	resp := f.start(path).wait(t)
+	if age := f.clock.Now().Sub(newest()); resp.StatusCode != 200 || age >= 334*time.Millisecond/4 {
+		t.Fatalf("fresh edge (age %v): status %d", age, resp.StatusCode)
+	}
+
+	// Three frames later the newest part is 100 ms old: the request waits
+	// for the next one and answers with it.
+	f.feedFrames(t, 3)
+	stale := newest()
+	if age := f.clock.Now().Sub(stale); age < 334*time.Millisecond/4 {
+		t.Fatalf("newest part only %v old after three frames", age)
+	}
+	e := f.edge(t)
+	in := f.start(path)
+	f.awaitWaiting(t, 1)
+	if in.finished() {
+		t.Fatal("answered with a stale edge")
+	}
+	f.driveUntil(t, in, 30)
+	resp = in.wait(t)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !newest().After(stale) {
+		t.Fatalf("status %d; newest part %v, want after %v", resp.StatusCode, newest(), stale)
+	}
+	if msn, part := newestPart(t, string(b)); msn == e.pending && part == e.parts-1 {
+		t.Errorf("answer's newest part %d.%d is the stale one", msn, part)
+	}
+
+	// A stalled stream (no part for two part targets) answers at once.
+	f.clock.Advance(time.Second)
+	if resp := f.start(path).wait(t); resp.StatusCode != 200 {
+		t.Fatalf("stalled stream: status %d", resp.StatusCode)
+	}
+}

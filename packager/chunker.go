@@ -40,6 +40,8 @@ type chunker struct {
 	parts []*Part
 	// partPayload sums the access unit bytes of parts.
 	partPayload int
+	// partAt is when the newest part was made (TrackTimeline.LastPartAt).
+	partAt time.Time
 	// chunkSeq is the mfhd sequence number of the track's newest chunk.
 	chunkSeq uint32
 }
@@ -207,6 +209,7 @@ func (tr *track) closePart(j int) {
 		Index:       len(tr.parts),
 	}
 	tr.parts = append(tr.parts, p)
+	tr.partAt = st.r.opts.Now()
 	tr.partPayload += payload
 	tr.mPartDuration.Observe(p.Length().Seconds())
 	st.partClosed(p)

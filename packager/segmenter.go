@@ -86,9 +86,20 @@ type segmenter struct {
 	discNext bool
 	// seq is the next segment's sequence number; 0 until the first segment.
 	seq uint64
+	// dropUntil, when not 0, drops follower samples that start before it
+	// (stream.leaderStart).
+	dropUntil uint64
 	// openBytes is the media of the open samples not yet in a part; with
 	// partPayload it is what Options.MaxSegmentBytes bounds.
 	openBytes int
+}
+
+// dropBefore drops the open samples, and those still to come, that start
+// before tick c (stream.leaderStart).
+func (tr *track) dropBefore(c uint64) {
+	k := sort.Search(len(tr.open), func(i int) bool { return tr.open[i].dts >= c })
+	tr.dropOpen(k)
+	tr.dropUntil = c
 }
 
 // dropOpen removes the first k open samples (now in a segment) and drops
@@ -145,6 +156,12 @@ func (tr *track) keyCut(s sample) bool {
 // commit adds a sample whose duration is known to the open segment, closing
 // the open segment first when a rule says so.
 func (tr *track) commit(s sample) {
+	if tr.dropUntil > 0 {
+		if s.dts < tr.dropUntil {
+			return // from before the leader's start (leaderStart)
+		}
+		tr.dropUntil = 0
+	}
 	if n := len(tr.open); n > 0 {
 		last := tr.open[n-1]
 		switch {

@@ -146,6 +146,7 @@ func (tr *track) withPending(base *TrackTimeline) *TrackTimeline {
 	}
 	tt := *base
 	tt.Pending = tr.parts[:len(tr.parts):len(tr.parts)]
+	tt.LastPartAt = tr.partAt
 	if start, ok := tr.nextPartStart(); ok {
 		tt.NextPart = PartName(start)
 		tt.PendingStart = tr.pendingStart()

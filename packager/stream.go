@@ -209,18 +209,45 @@ func (st *stream) mapTrackLocked(sess *session, tr *track, au ingest.AccessUnit)
 		}
 		ns = lower
 	}
-	if st.period == nil {
+	if st.period == nil && (tr.leader || !st.tracks[0].mapped) {
 		st.periodStart = min(st.periodStart, ns)
 	}
 	t := max(ticksAt(ns, tr.cfg.timescale), tr.minStart())
 	tr.rebase(au.DTS, t)
 	tr.mapped = true
 	if tr.leader {
-		// Followers that started earlier (audio before the first video key
-		// frame) close what they have where the leader's first segment starts.
-		st.leaderCut(t, tr.cfg.timescale)
+		st.leaderStart(t, tr.cfg.timescale, ns)
 	}
 	return true
+}
+
+// leaderStart: the leader's first segment of the period starts at tick t of
+// timescale ts (ns since the epoch). Followers that started earlier (audio
+// ahead of the first video key frame) drop what they have from before it
+// while nothing of the period is published, and what still comes from
+// before it: the segments and parts with the same media sequence number
+// then start together in every rendition (players line renditions up by
+// number: hls.js, given audio one segment ahead, skipped audio parts and
+// stalled at start-up), and the period starts with the video. Once
+// something of the period is published, the followers are cut there
+// instead (a segment of their own).
+func (st *stream) leaderStart(t uint64, ts uint32, ns int64) {
+	published := st.period != nil
+	for _, f := range st.tracks[1:] {
+		published = published || len(f.parts) > 0
+	}
+	if published {
+		st.leaderCut(t, ts)
+		return
+	}
+	for _, f := range st.tracks[1:] {
+		c := t
+		if f.cfg.timescale != ts {
+			c = mulDiv(t, uint64(f.cfg.timescale), uint64(ts))
+		}
+		f.dropBefore(c)
+	}
+	st.periodStart = ns
 }
 
 // endPeriodLocked flushes every track: the held-back and open samples become

@@ -125,6 +125,10 @@ type TrackTimeline struct {
 	// first part. Valid when NextPart is not "".
 	PendingInit          *Init
 	PendingDiscontinuity bool
+	// LastPartAt is when the track's newest part was made (the packager's
+	// clock); zero before its first part. An origin may hold a playlist
+	// request until the next part rather than answer with a stale edge.
+	LastPartAt time.Time
 	// NextPart is the object name of the next part ("part-<start>.m4s"):
 	// it starts where the newest part ends (EXT-X-PRELOAD-HINT). "" while
 	// no publisher is producing this track (between sessions, after the

@@ -116,6 +116,7 @@ func (tr *track) resetPeriod() {
 	tr.waitKey = tr.kind == ingest.Video
 	tr.cuts, tr.cutsAt = tr.cuts[:0], tr.cutsAt[:0]
 	tr.hasLastKey = false
+	tr.dropUntil = 0
 }
 
 // ticks maps an access unit timestamp to the track timescale.
