@@ -32,7 +32,7 @@ const (
 const (
 	dropMalformed  = "malformed"   // empty, or an Opus packet without a valid TOC
 	dropNoKeyframe = "no_keyframe" // video before the first key frame of a period: undecodable
-	dropTooEarly   = "too_early"   // audio from before the period's start (a returning publisher)
+	dropTooEarly   = "too_early"   // audio from before the period's start (ahead of the first video key frame, or a returning publisher)
 )
 
 // Publisher connection types, the values of

@@ -98,6 +98,9 @@ type segmenter struct {
 // before tick c (stream.leaderStart).
 func (tr *track) dropBefore(c uint64) {
 	k := sort.Search(len(tr.open), func(i int) bool { return tr.open[i].dts >= c })
+	for range k {
+		tr.dropped(dropTooEarly)
+	}
 	tr.dropOpen(k)
 	tr.dropUntil = c
 }
@@ -158,7 +161,8 @@ func (tr *track) keyCut(s sample) bool {
 func (tr *track) commit(s sample) {
 	if tr.dropUntil > 0 {
 		if s.dts < tr.dropUntil {
-			return // from before the leader's start (leaderStart)
+			tr.dropped(dropTooEarly) // from before the leader's start (leaderStart)
+			return
 		}
 		tr.dropUntil = 0
 	}

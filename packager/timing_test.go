@@ -184,4 +184,8 @@ func TestVideoBeforeKeyFrame(t *testing.T) {
 	if a[0].StartOffset() < tl.Periods[0].Start {
 		t.Errorf("audio starts at %v, before the period (%v)", a[0].StartOffset(), tl.Periods[0].Start)
 	}
+	// 1.5 s of AAC at 48 kHz: about 70 frames, counted.
+	if got := e.metricValue("liveorigin_ingest_frames_dropped_total", "stream", "k", "kind", "audio", "reason", "too_early"); got < 65 || got > 75 {
+		t.Errorf("%v audio frames counted as dropped too early, want about 70", got)
+	}
 }

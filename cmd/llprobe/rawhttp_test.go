@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,4 +107,48 @@ func TestRawClient(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancellation took %v", d)
 	}
+}
+
+// scriptConn is a net.Conn that answers every request with the same bytes:
+// for the fuzz target, no network.
+type scriptConn struct {
+	net.Conn // nil: the methods not overridden are never called
+	r        *bytes.Reader
+}
+
+func (c *scriptConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *scriptConn) Close() error                     { return nil }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// FuzzRawResponse: whatever an origin answers, the probe's client returns
+// an answer or an error, never panics, and never reads more than its limit.
+func FuzzRawResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n",
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 2x0 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+		"garbage",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 1 << 10
+		c := newRawClient("127.0.0.1:1")
+		c.conn = &scriptConn{r: bytes.NewReader(data)}
+		c.br = bufio.NewReaderSize(c.conn, rawReadBuffer)
+		var buf bytes.Buffer
+		r, err := c.get(context.Background(), "/live/x/v0.m3u8", &buf, limit)
+		if err == nil && (r.n != int64(buf.Len()) || r.n > limit) {
+			t.Fatalf("answer %+v with %d bytes read, limit %d", r, buf.Len(), limit)
+		}
+	})
 }
