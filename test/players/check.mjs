@@ -4,14 +4,19 @@
 //
 //   node check.mjs hls http://127.0.0.1:8080/live/demo/index.m3u8 20
 //   node check.mjs dash http://127.0.0.1:8080/live/demo/manifest.mpd 20
+//   node check.mjs hls http://127.0.0.1:8080/live/demo/index.m3u8 20 '{"maxLiveSyncPlaybackRate":1.5}'
+//
+// The optional fourth argument is the player's configuration as JSON: the
+// hls.js config object, or dash.js settings (player.updateSettings).
 import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-const [kind, url, secondsArg] = process.argv.slice(2);
+const [kind, url, secondsArg, configArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 15);
+const config = JSON.parse(configArg || '{}');
 if (!['hls', 'dash'].includes(kind) || !url) {
-  console.error('usage: node check.mjs hls|dash URL [SECONDS]');
+  console.error('usage: node check.mjs hls|dash URL [SECONDS [CONFIG-JSON]]');
   process.exit(2);
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,7 +35,7 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   await page.setContent('<video id="v" muted playsinline></video>');
   await page.addScriptTag({ path: lib });
-  const result = await page.evaluate(async ({ kind, url, seconds }) => {
+  const result = await page.evaluate(async ({ kind, url, seconds, config }) => {
     const video = document.getElementById('v');
     const errors = []; // fatal: playback broke
     const warnings = []; // recovered by the player (e.g. a gap jumped at a reconnect)
@@ -38,7 +43,7 @@ try {
     video.addEventListener('waiting', () => { waiting++; });
     if (kind === 'hls') {
       if (!window.Hls.isSupported()) return { errors: ['hls.js: MSE not supported'] };
-      const hls = new window.Hls();
+      const hls = new window.Hls(config);
       hls.on(window.Hls.Events.ERROR, (_, d) => (d.fatal ? errors : warnings).push(`${d.type}/${d.details}`));
       hls.loadSource(url);
       hls.attachMedia(video);
@@ -46,6 +51,7 @@ try {
     } else {
       const player = window.dashjs.MediaPlayer().create();
       player.on('error', (e) => errors.push(`dash.js: ${JSON.stringify(e.error || e).slice(0, 300)}`));
+      player.updateSettings(config);
       player.initialize(video, url, true);
       window.player = player;
     }
@@ -81,7 +87,7 @@ try {
       decodedFrames: video.getVideoPlaybackQuality().totalVideoFrames,
       droppedFrames: video.getVideoPlaybackQuality().droppedVideoFrames,
     };
-  }, { kind, url, seconds });
+  }, { kind, url, seconds, config });
   result.console = consoleErrors;
   console.log(JSON.stringify(result));
 } finally {
