@@ -190,6 +190,43 @@ func mustGet(t *testing.T, url string) []byte {
 // number of video frames decoded; any error ffmpeg reports fails the test.
 func play(t *testing.T, url string, seconds int) int {
 	t.Helper()
+	frames, stderr, err := playOnce(url, seconds)
+	if err == nil && strings.HasSuffix(url, ".mpd") && onlyRereadDTS(stderr) {
+		// ffmpeg 5.1's DASH reader now and then re-reads one audio segment
+		// after an MPD refresh (docs/low-latency.md, "Known limitations"):
+		// its muxer then complains of the repeated timestamps. Seen about
+		// once in a CI run under -race; a fault of ours would repeat, so
+		// the second play must be clean.
+		t.Logf("ffmpeg re-read a DASH segment of %s (a known ffmpeg 5.1 fault); playing again", url)
+		frames, stderr, err = playOnce(url, seconds)
+	}
+	if err != nil {
+		t.Errorf("ffmpeg playing %s: %v\n%s", url, err, stderr)
+		return 0
+	}
+	if stderr != "" {
+		t.Errorf("ffmpeg playing %s reported errors:\n%s", url, stderr)
+	}
+	return frames
+}
+
+// onlyRereadDTS reports whether ffmpeg's messages are all the muxer's
+// complaint of timestamps that went back (a segment read twice).
+func onlyRereadDTS(stderr string) bool {
+	if stderr == "" {
+		return false
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		if !strings.Contains(l, "non monotonically increasing dts to muxer") {
+			return false
+		}
+	}
+	return true
+}
+
+// playOnce plays url with ffmpeg for seconds of media and returns the video
+// frames decoded and what ffmpeg said on stderr.
+func playOnce(url string, seconds int) (int, string, error) {
 	// -re: read at the media's own pace, as a player does; without it
 	// ffmpeg's DASH reader runs into the live edge and asks for segments
 	// before they exist.
@@ -203,11 +240,7 @@ func play(t *testing.T, url string, seconds int) int {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Errorf("ffmpeg playing %s: %v\n%s", url, err, stderr.String())
-		return 0
-	}
-	if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Errorf("ffmpeg playing %s reported errors:\n%s", url, s)
+		return 0, stderr.String(), err
 	}
 	frames := 0
 	sc := bufio.NewScanner(&stdout)
@@ -216,7 +249,7 @@ func play(t *testing.T, url string, seconds int) int {
 			frames, _ = strconv.Atoi(v)
 		}
 	}
-	return frames
+	return frames, strings.TrimSpace(stderr.String()), nil
 }
 
 var (
