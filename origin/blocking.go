@@ -111,7 +111,8 @@ const (
 )
 
 // freshEdge returns the snapshot to answer a directive-less media playlist
-// request of a live low-latency stream from (see freshAgeParts).
+// request of a live low-latency stream from (see freshAgeParts). Its wait
+// counts as a media_playlist wait.
 func (s *Server) freshEdge(r *http.Request, tl *packager.Timeline, track string) *packager.Timeline {
 	tt, err := tl.Track(track)
 	if err != nil || tl.Ended || tt.NextPart == "" || tt.LastPartAt.IsZero() {
@@ -123,27 +124,17 @@ func (s *Server) freshEdge(r *http.Request, tl *packager.Timeline, track string)
 		return tl
 	}
 	last := tt.LastPartAt
-	timeout := s.opts.After(maxWait - age)
-	for {
-		if s.waiting != nil {
-			s.waiting(tl)
-		}
-		select {
-		case <-tl.Changed():
-		case <-r.Context().Done():
-			return tl
-		case <-timeout:
-			return tl
-		}
-		next, err := s.timeline(r)
-		if err != nil {
-			return tl
-		}
-		tl = next
-		if tt, err := tl.Track(track); err != nil || tl.Ended || tt.LastPartAt.After(last) {
+	fresh, err := s.awaitFor(r, KindMediaList, tl, maxWait-age, func(tl *packager.Timeline) (bool, error) {
+		tt, err := tl.Track(track)
+		return err != nil || tt.LastPartAt.After(last), nil
+	})
+	if err != nil {
+		// Not in time, or the client left: the newest snapshot will do.
+		if fresh, err = s.timeline(r); err != nil {
 			return tl
 		}
 	}
+	return fresh
 }
 
 // errGone: the client went away while it waited; nothing to answer.
@@ -155,6 +146,12 @@ var errGone = errors.New("request canceled")
 // (errBlockTimeout). It returns the snapshot to answer from. A request
 // that waits is counted while it waits and its wait observed, by kind.
 func (s *Server) await(r *http.Request, kind Kind, tl *packager.Timeline, ready func(*packager.Timeline) (bool, error)) (*packager.Timeline, error) {
+	return s.awaitFor(r, kind, tl, 0, ready)
+}
+
+// awaitFor is await with another limit than three target durations (when
+// limit > 0).
+func (s *Server) awaitFor(r *http.Request, kind Kind, tl *packager.Timeline, limit time.Duration, ready func(*packager.Timeline) (bool, error)) (*packager.Timeline, error) {
 	var timeout <-chan time.Time
 	var waitStart time.Time // zero until the request waits
 	defer func() {
@@ -173,7 +170,10 @@ func (s *Server) await(r *http.Request, kind Kind, tl *packager.Timeline, ready 
 			return tl, err
 		}
 		if timeout == nil {
-			timeout = s.opts.After(blockTargets * max(tl.TargetDuration, time.Second))
+			if limit <= 0 {
+				limit = blockTargets * max(tl.TargetDuration, time.Second)
+			}
+			timeout = s.opts.After(limit)
 			waitStart = time.Now()
 			s.metrics.waits[kind].waiting.Inc()
 		}

@@ -775,6 +775,9 @@ func TestFreshEdge(t *testing.T) {
 	if msn, part := newestPart(t, string(b)); msn == e.pending && part == e.parts-1 {
 		t.Errorf("answer's newest part %d.%d is the stale one", msn, part)
 	}
+	if n := histogramCount(t, f.reg, "liveorigin_http_blocking_wait_seconds", string(KindMediaList)); n != 1 {
+		t.Errorf("%d media_playlist waits observed, want 1", n)
+	}
 
 	// A stalled stream (no part for two part targets) answers at once.
 	f.clock.Advance(time.Second)

@@ -25,7 +25,7 @@ type waitMetrics struct {
 }
 
 // waitKinds are the kinds of request that may wait for the live edge.
-var waitKinds = []Kind{KindBlockingList, KindPart, KindSegment}
+var waitKinds = []Kind{KindBlockingList, KindMediaList, KindPart, KindSegment}
 
 func newMetrics(reg prometheus.Registerer, v *viewers, now func() time.Time) (*metrics, error) {
 	m := &metrics{
@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, v *viewers, now func() time.Time) (*m
 		waitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "liveorigin_http_blocking_wait_seconds",
 			Help: "How long a playback request that had to wait for the live edge waited (a blocking playlist reload, " +
-				"a part held until it exists, a growing LL-DASH segment), by kind, whatever the outcome.",
+				"a playlist held for a fresh edge, a part held until it exists, a growing LL-DASH segment), by kind, whatever the outcome.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 3, 4, 6, 10, 20, 30},
 		}, []string{"kind"}),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{

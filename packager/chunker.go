@@ -81,9 +81,7 @@ func (tr *track) safeEnd() (end uint64, bounded bool) {
 	if !ok {
 		return 0, true
 	}
-	if leader.cfg.timescale != tr.cfg.timescale {
-		h = mulDiv(h, uint64(tr.cfg.timescale), uint64(leader.cfg.timescale))
-	}
+	h = tr.fromTicks(h, leader.cfg.timescale)
 	if len(tr.cuts) > 0 {
 		h = min(h, tr.cuts[0])
 	}

@@ -241,11 +241,7 @@ func (st *stream) leaderStart(t uint64, ts uint32, ns int64) {
 		return
 	}
 	for _, f := range st.tracks[1:] {
-		c := t
-		if f.cfg.timescale != ts {
-			c = mulDiv(t, uint64(f.cfg.timescale), uint64(ts))
-		}
-		f.dropBefore(c)
+		f.dropBefore(f.fromTicks(t, ts))
 	}
 	st.periodStart = ns
 }
@@ -318,11 +314,7 @@ func (st *stream) fixTargetDuration(first time.Duration) {
 // of timescale ts.
 func (st *stream) leaderCut(t uint64, ts uint32) {
 	for _, f := range st.tracks[1:] {
-		c := t
-		if f.cfg.timescale != ts {
-			c = mulDiv(t, uint64(f.cfg.timescale), uint64(ts))
-		}
-		f.addCut(c)
+		f.addCut(f.fromTicks(t, ts))
 	}
 }
 

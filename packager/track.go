@@ -130,6 +130,14 @@ func (tr *track) rebase(v int64, t uint64) {
 	tr.d0, tr.base = v, int64(min(t, math.MaxInt64))
 }
 
+// fromTicks converts tick t of timescale ts to the track's timescale.
+func (tr *track) fromTicks(t uint64, ts uint32) uint64 {
+	if tr.cfg.timescale == ts {
+		return t
+	}
+	return mulDiv(t, uint64(tr.cfg.timescale), uint64(ts))
+}
+
 // minStart is the earliest tick the track may use in a new period: the end
 // of its previous segment, so that its time never goes back.
 func (tr *track) minStart() uint64 {
