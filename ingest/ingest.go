@@ -120,10 +120,15 @@ type AccessUnit struct {
 	Data []byte
 }
 
+// ProtocolRTSPPull is the PublishInfo.Protocol of a camera liveorigin pulls
+// (rtsp-pull): a source the operator configured, not a remote publisher
+// (the per-address publisher limit exempts it).
+const ProtocolRTSPPull = "rtsp-pull"
+
 // PublishInfo identifies a publisher asking to publish a stream.
 type PublishInfo struct {
 	Name       string // validated stream name, e.g. "demo" (see ValidateName)
-	Protocol   string // "rtmp", "srt", "rtsp"
+	Protocol   string // "rtmp", "srt", "rtsp", or ProtocolRTSPPull
 	RemoteAddr string // the publisher's address, for the API and logs
 	// Query holds the publisher's parameters: RTMP's `NAME?key=...` (or
 	// the app's query), an RTSP URL's query. It is for publish auth (the

@@ -17,6 +17,11 @@ import (
 // request read, the 503 written.
 const rejectTimeout = time.Second
 
+// maxRejecting bounds the refused connections answered at once: in a
+// connection storm, beyond it a refused connection is closed without an
+// answer, so that refusals cannot hold more goroutines and descriptors.
+const maxRejecting = 64
+
 // rejectResponse answers a connection over max-http-connections: a CDN or
 // player retries later; no cache keeps it.
 var rejectResponse = []byte("HTTP/1.1 503 Service Unavailable\r\n" +
@@ -41,12 +46,14 @@ type Listener struct {
 	active  atomic.Int64
 	changed signal         // a connection was accepted or closed
 	wg      sync.WaitGroup // connections being rejected
+	// rejecting holds a token per connection being answered 503.
+	rejecting chan struct{}
 }
 
 // NewListener wraps ln; max is the most connections open at once (0:
 // unlimited).
 func NewListener(ln net.Listener, hits *Hits, max int) *Listener {
-	l := &Listener{Listener: ln, hits: hits}
+	l := &Listener{Listener: ln, hits: hits, rejecting: make(chan struct{}, maxRejecting)}
 	l.SetMax(max)
 	return l
 }
@@ -74,7 +81,8 @@ func (l *Listener) AwaitActive(ctx context.Context, n int) error {
 }
 
 // Accept returns the next connection within the limit; one beyond it is
-// answered 503 and closed (on its own goroutine, within rejectTimeout).
+// answered 503 and closed (on its own goroutine, within rejectTimeout), or
+// just closed when maxRejecting answers are in progress.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -84,8 +92,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if max := l.max.Load(); max > 0 && l.active.Load() >= max {
 			l.hits.Hit(HTTPConnections, "HTTP connection refused: too many connections",
 				slog.String("remote", c.RemoteAddr().String()), slog.Int64("max", max))
-			l.wg.Add(1)
-			go l.reject(c)
+			select {
+			case l.rejecting <- struct{}{}:
+				l.wg.Add(1)
+				go l.reject(c)
+			default:
+				_ = c.Close() // maxRejecting answers in progress already
+			}
 			continue
 		}
 		l.active.Add(1)
@@ -99,6 +112,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 // rejectTimeout.
 func (l *Listener) reject(c net.Conn) {
 	defer l.wg.Done()
+	defer func() { <-l.rejecting }()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(rejectTimeout))
 	buf := make([]byte, 0, 4<<10)
@@ -171,6 +185,17 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite half-closes the connection: net/http does so before closing
+// one with unread input (after a 431, or a body left unread), so that the
+// reset does not destroy the answer at the client. The wrapper must not
+// hide it.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *conn) Close() error {
 	if !c.closed.Swap(true) {
 		c.l.active.Add(-1)
@@ -183,3 +208,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// net/http half-closes through it (CloseWrite above).
+var _ interface{ CloseWrite() error } = (*conn)(nil)

@@ -219,6 +219,16 @@ func TestHeaderTooLarge(t *testing.T) {
 	if got := e.count(t, HTTPHeaderSize); got != 1 {
 		t.Errorf("hits = %v, want 1", got)
 	}
+	// net/http half-closes (the wrapper keeps CloseWrite), waits for the
+	// client's unread input to drain, then closes.
+	if _, err := io.ReadAll(r); err != nil {
+		t.Errorf("after the 431: %v, want EOF", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.ln.AwaitActive(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
 	c2, r2 := dial(t, s.addr)
 	if resp := request(t, c2, r2, "X-Small: a\r\n"); resp.StatusCode != http.StatusOK {
 		t.Errorf("a small header: %d", resp.StatusCode)

@@ -73,7 +73,7 @@ func (p *Publisher) Limits() PublisherLimits { return *p.limits.Load() }
 // pullProtocol is the PublishInfo.Protocol of the cameras liveorigin pulls
 // itself (ingest/rtsp): configured by the operator, several may share a
 // host (an NVR), so they do not count per address.
-const pullProtocol = "rtsp-pull"
+const pullProtocol = ingest.ProtocolRTSPPull
 
 // Publish refuses a publisher whose address has MaxPerAddress sessions
 // already (an error wrapping ingest.ErrRefused), then asks the wrapped

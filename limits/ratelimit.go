@@ -4,12 +4,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/httprate"
+
+	"github.com/liveorigin/liveorigin/observe"
 )
 
 // RateLimits configure the manifest request rate limit.
@@ -82,22 +82,16 @@ func (r *Rate) refuse(w http.ResponseWriter, req *http.Request, l RateLimits) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Retry-After", strconv.Itoa(int(l.Window.Seconds())))
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = w.Write([]byte("too many requests (manifest-rate-limit)\n"))
 }
 
 // clientKey is the client's address: from header when it is set and
-// present, else the connection's.
+// present (observe.ForwardedFor), else the connection's.
 func clientKey(req *http.Request, header string) string {
 	if header != "" {
-		if v := req.Header.Get(header); v != "" {
-			if i := strings.LastIndexByte(v, ','); i >= 0 {
-				v = v[i+1:]
-			}
-			if v = strings.TrimSpace(v); v != "" {
-				return httprate.CanonicalizeIP(v)
-			}
+		if v := observe.ForwardedFor(req.Header.Get(header)); v != "" {
+			return httprate.CanonicalizeIP(v)
 		}
 	}
 	host, _, err := net.SplitHostPort(req.RemoteAddr)

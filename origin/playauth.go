@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liveorigin/liveorigin/ingest"
+	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/playauth"
 )
 
@@ -34,7 +35,7 @@ type playAuthState struct {
 // SetPlaybackAuth puts a playback authorisation policy in effect (start, a
 // configuration reload); nil turns it off. ipHeader names the request
 // header that carries the viewer's address for tokens bound to one
-// (its first comma-separated element, as in X-Forwarded-For); "" uses the
+// (its last comma-separated element, observe.ForwardedFor); "" uses the
 // connection's address.
 func (s *Server) SetPlaybackAuth(p *playauth.Policy, ipHeader string) {
 	s.playAuth.Store(&playAuthState{policy: p, ipHeader: ipHeader})
@@ -172,18 +173,12 @@ func logPath(path string) string {
 	return live + name + "/" + playauth.PathSegment + "/REDACTED/" + rest
 }
 
-// clientAddr is the viewer's address: the first element of header when
-// one is named, the connection's peer otherwise.
+// clientAddr is the viewer's address: from header when one is named
+// (observe.ForwardedFor; no address when it holds none: behind a CDN the
+// peer is the CDN), the connection's peer otherwise.
 func clientAddr(r *http.Request, header string) netip.Addr {
 	if header != "" {
-		v := r.Header.Get(header)
-		// The last entry of a list (X-Forwarded-For) is the one the
-		// proxy in front appended; the ones before it came from the
-		// client and may be forged (the same rule as client-ip-header).
-		if i := strings.LastIndexByte(v, ','); i >= 0 {
-			v = v[i+1:]
-		}
-		a, _ := netip.ParseAddr(strings.TrimSpace(v))
+		a, _ := netip.ParseAddr(observe.ForwardedFor(r.Header.Get(header)))
 		return a
 	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)

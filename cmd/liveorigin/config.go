@@ -621,7 +621,7 @@ func (c Config) validate() []error {
 	if _, perrs := c.playbackPolicy(); len(perrs) > 0 {
 		errs = append(errs, perrs...)
 	}
-	if h := c.PlaybackTokenClientIPHeader; strings.ContainsAny(h, " :\t\r\n") {
+	if h := c.PlaybackTokenClientIPHeader; h != "" && !observe.ValidHeaderName(h) {
 		errs = append(errs, fmt.Errorf("playback-token-client-ip-header: %q is not a header name", h))
 	}
 	if c.TakedownRefuse < 0 {

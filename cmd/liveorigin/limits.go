@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/liveorigin/liveorigin/limits"
+	"github.com/liveorigin/liveorigin/observe"
 )
 
 // validateLimits checks the limit options (docs/security.md, Limits).
@@ -55,7 +55,7 @@ func (c Config) validateLimits() []error {
 		errs = append(errs, fmt.Errorf("http-write-timeout: %s must be more than 4 x max-target-duration (%s): a request for the live edge may take that long",
 			c.HTTPWriteTimeout, 4*c.MaxTargetDuration))
 	}
-	if c.ClientIPHeader != "" && strings.ContainsAny(c.ClientIPHeader, " :\t\r\n") {
+	if c.ClientIPHeader != "" && !observe.ValidHeaderName(c.ClientIPHeader) {
 		errs = append(errs, fmt.Errorf("client-ip-header: %q is not a header name", c.ClientIPHeader))
 	}
 	return errs

@@ -17,7 +17,7 @@ func playbackTokenOptions() []option {
 		liveOpt(stringOpt("playback-token-signing-key", "KEYID", "the playback-token-key that signs new tokens (POST /api/v1/tokens); may be empty with a single key", func(c *Config) *string { return &c.PlaybackTokenSigningKey })),
 		liveOpt(stringOpt("playback-token-streams", "NAME[,NAME]", "streams that play only with a signed URL (/live/NAME/t/TOKEN/...); * for every stream; empty: none", func(c *Config) *string { return &c.PlaybackTokenStreams })),
 		liveOpt(durationOpt("playback-token-max-lifetime", "longest lifetime of a token minted by POST /api/v1/tokens", func(c *Config) *time.Duration { return &c.PlaybackTokenMaxLifetime })),
-		liveOpt(stringOpt("playback-token-client-ip-header", "NAME", "request header with the viewer's address, for tokens bound to one (e.g. X-Forwarded-For behind a CDN: its first element); empty: the connection's address", func(c *Config) *string { return &c.PlaybackTokenClientIPHeader })),
+		liveOpt(stringOpt("playback-token-client-ip-header", "NAME", "request header with the viewer's address, for tokens bound to one (e.g. X-Forwarded-For behind a CDN: its last element, the one the CDN appended); empty: the connection's address", func(c *Config) *string { return &c.PlaybackTokenClientIPHeader })),
 	}
 }
 

@@ -252,7 +252,7 @@ func (p *pullSource) connect(ctx context.Context) (delivered bool, err error) {
 			return false, p.redacted(fmt.Errorf("setup: %w", err))
 		}
 	}
-	sess, err := p.s.opts.Publisher.Publish(ctx, ingest.PublishInfo{Name: p.name, Protocol: "rtsp-pull", RemoteAddr: p.u.Host})
+	sess, err := p.s.opts.Publisher.Publish(ctx, ingest.PublishInfo{Name: p.name, Protocol: ingest.ProtocolRTSPPull, RemoteAddr: p.u.Host})
 	if err != nil {
 		return false, fmt.Errorf("publish: %w", err)
 	}
