@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,15 +86,14 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 		if err != nil {
 			return nil, p.refused(info, err)
 		}
-		return &session{Session: sess, p: p, info: info, meter: newMeter(l.BitrateWindow, p.now()), unplaced: true}, nil
+		return &session{Session: sess, p: p, name: info.Name, who: who(info), meter: newMeter(l.BitrateWindow, p.now())}, nil
 	}
 	host := ingest.RemoteHost(info.RemoteAddr)
 	p.mu.Lock()
 	if n := p.byHost[host]; l.MaxPerAddress > 0 && n >= l.MaxPerAddress {
 		p.mu.Unlock()
 		p.hits.Hit(PublishersPerAddress, "publish refused: too many publishers from one address",
-			slog.String("stream", info.Name), slog.String("protocol", info.Protocol),
-			slog.String("remote", info.RemoteAddr), slog.Int("max", l.MaxPerAddress))
+			append(who(info), slog.Int("max", l.MaxPerAddress))...)
 		return nil, fmt.Errorf("%w: %d publishers from %s already (max-publishers-per-address)", ingest.ErrRefused, n, host)
 	}
 	p.byHost[host]++
@@ -104,14 +104,13 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 		p.release(host)
 		return nil, p.refused(info, err)
 	}
-	return &session{Session: sess, p: p, host: host, info: info, meter: newMeter(l.BitrateWindow, p.now())}, nil
+	return &session{Session: sess, p: p, host: host, name: info.Name, who: who(info), meter: newMeter(l.BitrateWindow, p.now())}, nil
 }
 
 // refused counts a refusal by the wrapped Publisher that is a limit's.
 func (p *Publisher) refused(info ingest.PublishInfo, err error) error {
 	if errors.Is(err, packager.ErrTooManyStreams) {
-		p.hits.Hit(Streams, "publish refused: too many streams",
-			slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr))
+		p.hits.Hit(Streams, "publish refused: too many streams", who(info)...)
 	}
 	return err
 }
@@ -128,12 +127,21 @@ func (p *Publisher) release(host string) {
 // goroutine (ingest.Session); Close may come twice.
 type session struct {
 	ingest.Session
-	p        *Publisher
-	host     string
-	info     ingest.PublishInfo
+	p *Publisher
+	// host is the address whose place the session holds; "" for a pull,
+	// which holds none.
+	host string
+	// name is the stream's; who names the session in log lines (not its
+	// query or credentials, which are secrets).
+	name     string
+	who      []slog.Attr
 	meter    meter
-	unplaced bool // a pull: holds no place of its address
 	released atomic.Bool
+}
+
+// who names a publisher in log lines.
+func who(info ingest.PublishInfo) []slog.Attr {
+	return []slog.Attr{slog.String("stream", info.Name), slog.String("protocol", info.Protocol), slog.String("remote", info.RemoteAddr)}
 }
 
 // Unwrap and ReportLink pass the optional capabilities on
@@ -147,23 +155,21 @@ func (s *session) WriteAU(au ingest.AccessUnit) error {
 		bits := s.meter.add(len(au.Data), s.p.now()) * 8
 		if rate := bits * int64(time.Second) / int64(s.meter.window); rate > max {
 			s.p.hits.Hit(IngestBitrate, "publisher cut off: ingest bitrate above the limit",
-				slog.String("stream", s.info.Name), slog.String("protocol", s.info.Protocol), slog.String("remote", s.info.RemoteAddr),
-				slog.Int64("kbps", rate/1000), slog.Int64("max_kbps", max/1000), slog.Duration("window", s.meter.window))
+				append(slices.Clip(s.who), slog.Int64("kbps", rate/1000), slog.Int64("max_kbps", max/1000), slog.Duration("window", s.meter.window))...)
 			return fmt.Errorf("%w: stream %s: %d kbit/s over the last %s, above max-ingest-bitrate %d kbit/s; lower the encoder's bitrate",
-				ErrExceeded, s.info.Name, rate/1000, s.meter.window, max/1000)
+				ErrExceeded, s.name, rate/1000, s.meter.window, max/1000)
 		}
 	}
 	err := s.Session.WriteAU(au)
 	if errors.Is(err, packager.ErrSegmentTooLarge) {
-		s.p.hits.Hit(SegmentSize, "publisher cut off: segment above the limit",
-			slog.String("stream", s.info.Name), slog.String("protocol", s.info.Protocol), slog.String("remote", s.info.RemoteAddr))
+		s.p.hits.Hit(SegmentSize, "publisher cut off: segment above the limit", s.who...)
 	}
 	return err
 }
 
 func (s *session) Close(err error) {
 	s.Session.Close(err)
-	if !s.released.Swap(true) && !s.unplaced {
+	if !s.released.Swap(true) && s.host != "" {
 		s.p.release(s.host)
 	}
 }
