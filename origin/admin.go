@@ -65,6 +65,9 @@ type ReloadResult struct {
 	// NeedsRestart lists the options whose new values take effect only
 	// after a restart; until then they keep their old values.
 	NeedsRestart []string `json:"needs_restart"`
+	// CertificateErrors lists the TLS pairs that did not load again (the
+	// listener keeps the pair in use); omitted when none failed.
+	CertificateErrors []string `json:"certificate_errors,omitempty"`
 }
 
 // AdminHandler serves the admin listener: /metrics, /healthz, /readyz,

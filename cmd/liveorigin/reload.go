@@ -148,7 +148,7 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 	}
 	// The certificates first, whatever becomes of the configuration: a
 	// renewal must not wait for an unrelated mistake to be fixed.
-	a.certs.reload()
+	certErrs := a.certs.reload()
 	next, errs := rs.load()
 	var built builtConfig
 	if len(errs) == 0 {
@@ -163,7 +163,7 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 
 	cur := *a.live.Load()
 	diff := diffConfig(&cur, &next)
-	res := origin.ReloadResult{NeedsRestart: diff.restart}
+	res := origin.ReloadResult{NeedsRestart: diff.restart, CertificateErrors: certErrs}
 	applied := cur // the running configuration with what this reload changes
 
 	// What is built first, so that a failure changes nothing.

@@ -83,11 +83,16 @@ func (lc listenerCerts) watch(ctx context.Context, every time.Duration) {
 }
 
 // reload reads every certificate again (SIGHUP, POST /api/v1/reload); a
-// pair that does not load is logged and counted, and the one in use stays.
-func (lc listenerCerts) reload() {
+// pair that does not load is logged and counted, the one in use stays, and
+// its error is returned.
+func (lc listenerCerts) reload() []string {
+	var errs []string
 	for _, r := range lc.all() {
-		_ = r.Reload()
+		if err := r.Reload(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
+	return errs
 }
 
 // serveHTTP serves srv on ln, with TLS when srv has a TLS configuration

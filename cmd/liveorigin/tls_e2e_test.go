@@ -155,10 +155,19 @@ func TestCertificateReload(t *testing.T) {
 		}
 	}
 
+	// A reload while the pair is broken says so (and keeps the pair in use).
+	res, err := ta.reloadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.CertificateErrors) != 3 || !strings.Contains(res.CertificateErrors[0], "private key does not match public key") {
+		t.Errorf("reload with a broken pair: certificate errors %q, want one per listener", res.CertificateErrors)
+	}
+
 	// The renewal completes; a reload reads it at once.
 	third.Write(t, ta.certFile, ta.keyFile)
-	if _, err := ta.reloadConfig(); err != nil {
-		t.Fatal(err)
+	if res, err := ta.reloadConfig(); err != nil || len(res.CertificateErrors) != 0 {
+		t.Fatalf("reload: %v, certificate errors %q", err, res.CertificateErrors)
 	}
 	for _, addr := range []string{httpAddr, adminAddr, rtmpsAddr} {
 		if cn := ta.served(t, addr); cn != "third" {
