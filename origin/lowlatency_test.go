@@ -737,16 +737,8 @@ func TestFreshEdge(t *testing.T) {
 	f := newLLFixture(t, 3*time.Second)
 	f.publish(t)
 	f.feed(t, 2*time.Second)
-	newest := func() time.Time {
-		tl, _ := f.registry.Timeline("demo")
-		tt, _ := tl.Track("v0")
-		return tt.LastPartAt
-	}
-	// Feed until a video part has just been made.
-	before := newest()
-	for newest() == before {
-		f.feedFrames(t, 1)
-	}
+	newest := func() time.Time { return f.newestPartAt(t) }
+	f.feedToPart(t)
 	const path = "/live/demo/v0.m3u8"
 	resp := f.start(path).wait(t)
 	if age := f.clock.Now().Sub(newest()); resp.StatusCode != 200 || age >= 334*time.Millisecond/4 {

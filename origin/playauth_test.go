@@ -351,6 +351,7 @@ func TestMintTokenAPI(t *testing.T) {
 // BenchmarkServeSegment).
 func benchmarkSigned(b *testing.B, object func(media string) string) {
 	f := newSignedFixture(b, "")
+	f.feedToPart(b) // a fresh edge: the playlist answers at once
 	tok := f.sign(b, signKey, playauth.Claims{Expires: f.clock.Now().Add(time.Hour)})
 	media := body(b, f.do(b, "GET", "/live/demo/t/"+tok+"/v0.m3u8"))
 	req := httptest.NewRequest("GET", "/live/demo/t/"+tok+"/"+object(media), nil)

@@ -105,6 +105,31 @@ func (f *fixture) publish(t testing.TB) {
 	f.session = sess
 }
 
+// newestPartAt is when the video's newest part was made.
+func (f *fixture) newestPartAt(t testing.TB) time.Time {
+	t.Helper()
+	tl, err := f.registry.Timeline("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := tl.Track("v0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tt.LastPartAt
+}
+
+// feedToPart feeds frames until a video part has just been made: a
+// playlist request without directives then answers at once (the edge is
+// fresh, blocking.go freshEdge) instead of waiting for the next part.
+func (f *fixture) feedToPart(t testing.TB) {
+	t.Helper()
+	before := f.newestPartAt(t)
+	for f.newestPartAt(t) == before {
+		f.feedFrames(t, 1)
+	}
+}
+
 // feed writes d of media: 30 fps video with a keyframe every second, and
 // 48 kHz AAC frames, interleaved by time, advancing the clock along.
 func (f *fixture) feed(t testing.TB, d time.Duration) {
@@ -342,6 +367,7 @@ func benchmarkPath(b *testing.B, path func(f *fixture, media string) string) {
 	f := newFixture(b)
 	f.publish(b)
 	f.feed(b, 6*time.Second)
+	f.feedToPart(b) // a fresh edge: the playlist answers at once
 	media := body(b, f.do(b, "GET", "/live/demo/v0.m3u8"))
 	req := httptest.NewRequest("GET", path(f, media), nil)
 	w := &discard{h: http.Header{}}
