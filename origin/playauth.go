@@ -110,7 +110,9 @@ func (s *Server) redirectQueryToken(w http.ResponseWriter, r *http.Request, kind
 		loc += "?" + rest
 	}
 	h := w.Header()
-	cachePolicy(h, cacheInput{kind: kind, status: http.StatusFound, stream: name, keys: s.cache.keysFor(name)})
+	// The name is the viewer's until a snapshot is found: validated, and no
+	// render-cache entry for it (urlStream, as writeError does).
+	cachePolicy(h, cacheInput{kind: kind, status: http.StatusFound, stream: urlStream(r)})
 	h.Set("Location", loc)
 	w.WriteHeader(http.StatusFound)
 	return kind
@@ -196,11 +198,10 @@ func clientAddr(r *http.Request, header string) netip.Addr {
 func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, kind Kind, reason playauth.Reason) {
 	s.tokenRefusals[reason].Inc()
 	// No token text in the log: it is a credential while it lives.
-	s.log.Debug("playback token refused", "stream", chi.URLParam(r, "name"), "kind", string(kind),
+	s.log.Debug("playback token refused", "stream", urlStream(r), "kind", string(kind),
 		"reason", string(reason), "request_id", requestID(w))
 	h := w.Header()
-	cachePolicy(h, cacheInput{kind: kind, status: http.StatusForbidden, tokenRefused: true, stream: chi.URLParam(r, "name"),
-		keys: s.cache.keysFor(chi.URLParam(r, "name"))})
+	cachePolicy(h, cacheInput{kind: kind, status: http.StatusForbidden, tokenRefused: true, stream: urlStream(r)})
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusForbidden)

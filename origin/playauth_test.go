@@ -392,3 +392,29 @@ func FuzzTokenPath(f *testing.F) {
 		_ = logPath(path)
 	})
 }
+
+// A refused or redirected token request names no stream the viewer made up
+// in its cache tags, and leaves nothing in the render cache.
+func TestTokenRefusalKeepsViewerNames(t *testing.T) {
+	f := newSignedFixture(t, "")
+	entries := func() int {
+		n := 0
+		f.server.cache.streams.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	before := entries()
+	for _, p := range []string{"/live/a,b/t/x/v0/1.m4s", "/live/a%00b/t/x/index.m3u8", "/live/a,b/index.m3u8?token=x"} {
+		resp := f.do(t, "GET", p)
+		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+		for _, h := range []string{"Surrogate-Key", "Cache-Tag", "Edge-Cache-Tag"} {
+			if v := resp.Header.Get(h); strings.Contains(v, "a,b") || strings.Contains(v, "\x00") {
+				t.Errorf("%s: %s %q names the viewer's stream", p, h, v)
+			}
+		}
+	}
+	if n := entries(); n != before {
+		t.Errorf("render cache: %d streams, %d before the refusals", n, before)
+	}
+}
