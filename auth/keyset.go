@@ -110,9 +110,6 @@ func NewKeySet(c Config) (*KeySet, []error) {
 	return ks, nil
 }
 
-// Mode is the set's default mode (publish-auth).
-func (ks *KeySet) Mode() Mode { return ks.mode }
-
 // ModeOf is the mode of stream name.
 func (ks *KeySet) ModeOf(name string) Mode {
 	if m, ok := ks.streams[name]; ok {

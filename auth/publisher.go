@@ -93,7 +93,12 @@ func (p *Publisher) Publish(ctx context.Context, info ingest.PublishInfo) (inges
 		}
 	}
 	if reason := set.check(mode, info.Name, sent, p.now()); reason != "" {
-		p.limit.fail(addr, p.now())
+		if reason != ReasonNoSigningKey {
+			// No key (a JWKS not fetched yet): no signature was checked,
+			// so there was nothing to guess; an encoder retrying through
+			// a JWKS outage is not slowed down for it.
+			p.limit.fail(addr, p.now())
+		}
 		p.failures.WithLabelValues(info.Protocol, reason).Inc()
 		what, hint := "stream key", "NAME?key=SECRET"
 		if mode == ModeJWT {

@@ -106,10 +106,8 @@ func checkKey(k Key) error {
 	if k.ID == "" || len(k.ID) > MaxKeyIDLength {
 		return fmt.Errorf("playauth: key id %q: 1 to %d characters", k.ID, MaxKeyIDLength)
 	}
-	for i := 0; i < len(k.ID); i++ {
-		if !b64Char(k.ID[i]) {
-			return fmt.Errorf("playauth: key id %q: only letters, digits, '-' and '_'", k.ID)
-		}
+	if !allB64(k.ID) {
+		return fmt.Errorf("playauth: key id %q: only letters, digits, '-' and '_'", k.ID)
 	}
 	if len(k.Secret) < MinSecretLength {
 		return fmt.Errorf("playauth: key %s: the secret must be at least %d bytes (got %d)", k.ID, MinSecretLength, len(k.Secret))

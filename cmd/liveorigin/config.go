@@ -22,6 +22,7 @@ import (
 	"github.com/liveorigin/liveorigin/ingest/rtmp"
 	"github.com/liveorigin/liveorigin/ingest/rtsp"
 	"github.com/liveorigin/liveorigin/ingest/srt"
+	iredact "github.com/liveorigin/liveorigin/internal/redact"
 	"github.com/liveorigin/liveorigin/limits"
 	"github.com/liveorigin/liveorigin/observe"
 	"github.com/liveorigin/liveorigin/origin/purge"
@@ -333,7 +334,7 @@ func options() []option {
 		liveOpt(stringOpt("publish-jwt-public-key-file", "PATH", "PEM file of the public keys that verify RS256 (RSA, at least 2048 bits) and ES256 (P-256) publish tokens (read again on reload)", func(c *Config) *string { return &c.PublishJWTPublicKeyFile })),
 		{name: "publish-jwt-jwks-url", arg: "URL", help: "JWK Set URL whose RS256/ES256 keys verify publish tokens, fetched in the background", live: true,
 			field: func(c *Config) any { return &c.PublishJWTJWKSURL },
-			get:   func(c *Config) string { return redactURL(c.PublishJWTJWKSURL) },
+			get:   func(c *Config) string { return iredact.URL(c.PublishJWTJWKSURL) },
 			set:   func(c *Config, v string) error { c.PublishJWTJWKSURL = v; return nil }},
 		liveOpt(durationOpt("publish-jwt-jwks-refresh", "how often publish-jwt-jwks-url is fetched again (at least 10s); a token with an unknown kid asks for a fetch sooner", func(c *Config) *time.Duration { return &c.PublishJWTJWKSRefresh })),
 		liveOpt(stringOpt("publish-jwt-audience", "AUD", "when set, publish tokens must name it in their aud claim", func(c *Config) *string { return &c.PublishJWTAudience })),

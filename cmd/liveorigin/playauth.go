@@ -1,7 +1,6 @@
 package main
 
 import (
-	"sort"
 	"strings"
 	"time"
 
@@ -33,13 +32,8 @@ func (c Config) playbackPolicy() (*playauth.Policy, []error) {
 	if len(c.PlaybackTokenKeys) == 0 && len(streams) == 0 && c.PlaybackTokenSigningKey == "" {
 		return nil, nil
 	}
-	ids := make([]string, 0, len(c.PlaybackTokenKeys))
-	for id := range c.PlaybackTokenKeys {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	keys := make([]playauth.Key, 0, len(ids))
-	for _, id := range ids {
+	keys := make([]playauth.Key, 0, len(c.PlaybackTokenKeys))
+	for _, id := range sortedKeys(c.PlaybackTokenKeys) {
 		keys = append(keys, playauth.Key{ID: id, Secret: []byte(c.PlaybackTokenKeys[id])})
 	}
 	return playauth.NewPolicy(playauth.Options{Keys: keys, SigningKey: c.PlaybackTokenSigningKey, Streams: streams,

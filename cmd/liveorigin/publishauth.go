@@ -50,7 +50,7 @@ func (c Config) authConfig(readFile func(string) ([]byte, error)) (auth.Config, 
 	if u := c.PublishJWTJWKSURL; u != "" {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("publish-jwt-jwks-url: %q is not an http or https URL", redactURL(u)))
+			errs = append(errs, fmt.Errorf("publish-jwt-jwks-url: %q is not an http or https URL", iredact.URL(u)))
 		}
 		jc.JWKSURL = u
 	}
@@ -62,14 +62,6 @@ func (c Config) authConfig(readFile func(string) ([]byte, error)) (auth.Config, 
 		errs = append(errs, kerrs...)
 	}
 	return ac, errs
-}
-
-// redactURL is what may be shown of a URL that may carry a token.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	return iredact.URL(u)
 }
 
 // jwksSwitch runs the JWKS fetcher of publish-jwt-jwks-url: one at a time,
@@ -87,12 +79,13 @@ type jwksSwitch struct {
 
 // keySet builds the publish auth policy of ac with the fetcher of
 // ac.JWT.JWKSURL (started, or the running one when it is unchanged). The
-// returned done closes the fetcher replaced: call it once the new set is
-// in use.
+// returned done closes the fetcher no longer needed: call it once the new
+// set is in use, or at once when errs are returned (the running fetcher
+// then stays, and the one started for the refused set goes).
 func (s *jwksSwitch) keySet(ac auth.Config, refresh time.Duration) (set *auth.KeySet, done func(), errs []error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.cur
+	old, oldURL, oldRefresh := s.cur, s.url, s.refresh
 	if !s.closed && (ac.JWT.JWKSURL != s.url || refresh != s.refresh) {
 		s.cur, s.url, s.refresh = nil, ac.JWT.JWKSURL, refresh
 		if ac.JWT.JWKSURL != "" {
@@ -100,12 +93,19 @@ func (s *jwksSwitch) keySet(ac auth.Config, refresh time.Duration) (set *auth.Ke
 		}
 	}
 	ac.JWT.JWKS = s.cur
+	set, errs = auth.NewKeySet(ac)
 	done = func() {}
+	if len(errs) > 0 {
+		if started := s.cur; started != nil && started != old {
+			done = started.Close
+		}
+		s.cur, s.url, s.refresh = old, oldURL, oldRefresh
+		return nil, done, errs
+	}
 	if old != nil && old != s.cur {
 		done = old.Close
 	}
-	set, errs = auth.NewKeySet(ac)
-	return set, done, errs
+	return set, done, nil
 }
 
 // Close stops the fetcher; later calls of keySet start none.
