@@ -101,7 +101,7 @@ func NewKeySet(c Config) (*KeySet, []error) {
 		errs = append(errs, verrs...)
 		ks.jwt = v
 		if usesJWT && !c.JWT.configured() {
-			errs = append(errs, fmt.Errorf("publish-auth jwt: no key to verify tokens with (set publish-jwt-secret, publish-jwt-public-key-file or publish-jwt-jwks-url)"))
+			errs = append(errs, fmt.Errorf("publish-auth jwt: no key to verify tokens with (set publish-jwt-secret, publish-jwt-secret-file, publish-jwt-public-key-file or publish-jwt-jwks-url)"))
 		}
 	}
 	if len(errs) > 0 {

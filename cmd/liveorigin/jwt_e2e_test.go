@@ -226,6 +226,8 @@ func TestPublishAuthJWTConfig(t *testing.T) {
 		{[]string{"--publish-auth", "jwt", "--publish-jwt-secret", "short-secret"}, "publish-jwt-secret: must be at least 32 bytes (got 12)"},
 		{[]string{"--publish-jwt-secret", jwtSecret, "--publish-jwt-secret-file", "/nonexistent/secret"}, "publish-jwt-secret-file: publish-jwt-secret is set too"},
 		{[]string{"--publish-jwt-secret-file", "/nonexistent/secret"}, "publish-jwt-secret-file: open /nonexistent/secret"},
+		{[]string{"--publish-auth", "jwt", "--publish-jwt-secret-file", "/nonexistent/secret"}, "publish-jwt-secret-file: open /nonexistent/secret"},
+		{[]string{"--publish-auth", "jwt", "--publish-jwt-public-key-file", pemPath}, "publish-jwt-public-key-file " + pemPath + ": no PEM public key in it"},
 		{[]string{"--publish-jwt-public-key-file", pemPath}, "publish-jwt-public-key-file " + pemPath + ": no PEM public key in it"},
 		{[]string{"--publish-jwt-jwks-url", "ftp://idp/jwks?token=short-secret"}, `publish-jwt-jwks-url: "ftp://idp/jwks" is not an http or https URL`},
 		{[]string{"--publish-jwt-jwks-url", "https://idp/jwks", "--publish-jwt-jwks-refresh", "1s"}, "publish-jwt-jwks-refresh: 1s is shorter than 10s"},
@@ -236,6 +238,9 @@ func TestPublishAuthJWTConfig(t *testing.T) {
 		got := strings.ReplaceAll(errors.Join(errs...).Error(), "\n", "; ")
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%v: %s, want %q", tc.args, got, tc.want)
+		}
+		if tc.want != "publish-auth jwt: no key to verify tokens with" && strings.Contains(got, "no key to verify") {
+			t.Errorf("%v: %s: a key file that did not load is reported as a missing key too", tc.args, got)
 		}
 		if strings.Contains(got, "short-secret") || strings.Contains(got, jwtSecret) {
 			t.Errorf("%v: an error shows a secret: %s", tc.args, got)

@@ -58,6 +58,11 @@ func (c Config) authConfig(readFile func(string) ([]byte, error)) (auth.Config, 
 		errs = append(errs, fmt.Errorf("publish-jwt-jwks-refresh: %s is shorter than %s", c.PublishJWTJWKSRefresh, minJWKSRefresh))
 	}
 	jc.Audience, jc.Issuer = c.PublishJWTAudience, c.PublishJWTIssuer
+	if len(errs) > 0 {
+		// A key file that did not load would also read as "no key to
+		// verify tokens with": one error per problem.
+		return ac, errs
+	}
 	if _, kerrs := auth.NewKeySet(ac); len(kerrs) > 0 {
 		errs = append(errs, kerrs...)
 	}

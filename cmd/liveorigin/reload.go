@@ -202,6 +202,9 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 	a.live.Store(&applied)
 	// Put the live options in effect (those read from a.live at each use,
 	// takedown-refuse and shutdown-timeout, already are).
+	// Options that make one policy together are put in effect once, after
+	// the loop, however many of them changed.
+	var playbackChanged, limitsChanged, rateChanged bool
 	for _, name := range res.Applied {
 		switch name {
 		case "log-level":
@@ -228,20 +231,31 @@ func (a *app) reloadConfig() (origin.ReloadResult, error) {
 			}
 		case "playback-token-key", "playback-token-signing-key", "playback-token-streams",
 			"playback-token-max-lifetime", "playback-token-client-ip-header":
-			// Validated by loadConfig; requests from now on are checked
-			// against the new policy (set once for several of these).
-			if p, errs := applied.playbackPolicy(); len(errs) == 0 {
-				a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
-			}
+			playbackChanged = true
 		case "max-publishers-per-address", "max-ingest-bitrate", "ingest-bitrate-window":
-			a.limits.SetLimits(applied.publisherLimits())
+			limitsChanged = true
 		case "manifest-rate-limit", "manifest-rate-window", "client-ip-header":
-			a.rate.Set(applied.rateLimits())
+			rateChanged = true
 		case "max-http-connections":
 			if a.httpConns != nil {
 				a.httpConns.SetMax(applied.MaxHTTPConnections)
 			}
 		}
+	}
+	if playbackChanged {
+		// Validated by loadConfig; requests from now on are checked
+		// against the new policy.
+		if p, errs := applied.playbackPolicy(); len(errs) > 0 {
+			a.log.Error("playback token policy not replaced", "error", errors.Join(errs...).Error())
+		} else {
+			a.origin.SetPlaybackAuth(p, applied.PlaybackTokenClientIPHeader)
+		}
+	}
+	if limitsChanged {
+		a.limits.SetLimits(applied.publisherLimits())
+	}
+	if rateChanged {
+		a.rate.Set(applied.rateLimits())
 	}
 	if built.authSum != rs.authSum {
 		// The publishers that start from now on are checked against the
