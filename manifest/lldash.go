@@ -98,21 +98,37 @@ func appendDecimalSeconds(b []byte, ms uint64) []byte {
 }
 
 // pendingSegment is the segment being produced, as the last entry of the
-// track's SegmentTimeline in the newest period (segs), or nil. Its duration
-// is what it has so far: a client that does not know low latency (ffmpeg)
-// takes an S element for a finished segment and computes the next one's
-// start from it, so the duration listed must never exceed the real one
-// (the next MPD lists the segment complete, and clients find the next one
-// by start time). It is listed once it has a first chunk, in the same
-// period and with the same init segment as segs: a new period appears in
-// the MPD with its first complete segment.
+// track's SegmentTimeline in the newest period (segs), or nil. It is listed
+// from its start when its earliest end is known, otherwise once it has a
+// first chunk, in the same period and with the same init segment as segs: a
+// new period appears in the MPD with its first complete segment. dash.js
+// reads the MPD at most once a second (it raises a shorter
+// minimumUpdatePeriod to 1 s): listed only from its first chunk, a segment
+// could be found up to 1.33 s after its start, later than the 1.3 s latency
+// target, and the player stalled.
+//
+// Its duration is the packager's earliest end for it (PendingMinEnd), or
+// what it has so far when that is longer or unknown. Players look for the
+// next segment at the listed end: dash.js at the end plus 10 ms, so with
+// the duration so far it asked for the same segment two more times as the
+// MPD grew it (three downloads of every segment) and for the next one late,
+// and stalled. A client that does not know low latency (ffmpeg 5.1) takes
+// the entry for a finished segment and, after a refresh, resumes at the
+// first segment starting after the whole second before the listed end: a
+// listed end beyond the real one could skip a segment, one short of it could
+// read the segment again. The earliest end is never beyond the real one in
+// normal operation, and is the real one for an encoder whose keyframe
+// interval divides the segment target.
 func pendingSegment(tt *packager.TrackTimeline, segs []*packager.Segment) *packager.Segment {
-	if tt.NextPart == "" || len(tt.Pending) == 0 || len(segs) == 0 || tt.PendingDiscontinuity {
+	if tt.NextPart == "" || len(segs) == 0 || tt.PendingDiscontinuity {
 		return nil
 	}
 	last := segs[len(segs)-1]
 	start := tt.PendingStart
-	if tt.PendingInit != last.Init || start < last.Start+last.Duration || tt.Pending[0].Start != start {
+	if tt.PendingInit != last.Init || start < last.Start+last.Duration {
+		return nil
+	}
+	if len(tt.Pending) == 0 && tt.PendingMinEnd <= start || len(tt.Pending) > 0 && tt.Pending[0].Start != start {
 		return nil
 	}
 	var have uint64
@@ -124,6 +140,9 @@ func pendingSegment(tt *packager.TrackTimeline, segs []*packager.Segment) *packa
 	}
 	if end := start + have; end < start || end/uint64(last.Timescale) >= maxMillis/1000 {
 		return nil
+	}
+	if e := tt.PendingMinEnd; e > start+have && (e-start)/uint64(last.Timescale) < maxMillis/1000 {
+		have = e - start
 	}
 	return &packager.Segment{Start: start, Duration: have, Timescale: last.Timescale, Init: last.Init, Period: last.Period}
 }

@@ -45,6 +45,9 @@ func produce(tt *packager.TrackTimeline, n int, part uint64, audio bool, init *p
 	tt.PendingDiscontinuity = init != last.Init
 	tt.Pending = makeParts(start, uint64(n)*part, last.Timescale, part, audio)
 	tt.NextPart = packager.PartName(start + uint64(n)*part)
+	// The packager expects it to end at the earliest where a segment as
+	// long as the last would.
+	tt.PendingMinEnd = start + last.Duration
 }
 
 // llFixture is a low-latency snapshot and the delta updates to render.

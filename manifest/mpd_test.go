@@ -248,8 +248,7 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 			checkLowLatencySet(t, as, tl, want[0], ll)
 			wantCount := len(want)
 			if ll && p.ID == m.Periods[len(m.Periods)-1].ID {
-				// The segment being produced is listed last, as long as
-				// what it has.
+				// The segment being produced is listed last.
 				if s := expectedPending(tt, want[len(want)-1]); s != nil {
 					want = append(want, s)
 				}
@@ -290,15 +289,20 @@ func checkMPD(t *testing.T, b []byte, tl *packager.Timeline) {
 }
 
 // expectedPending is the SegmentTimeline entry of the segment being
-// produced after last, if the MPD lists it: with a part, in the same period
-// and init segment, as long as what it has (never longer than it will be).
+// produced after last, if the MPD lists it: with a part or an earliest end, in the same period
+// and init segment, as long as the packager's earliest end for it or what it
+// has, whichever is longer.
 func expectedPending(tt *packager.TrackTimeline, last *packager.Segment) *packager.Segment {
-	if len(tt.Pending) == 0 || tt.NextPart == "" || tt.PendingDiscontinuity || tt.PendingInit != last.Init {
+	if tt.NextPart == "" || tt.PendingDiscontinuity || tt.PendingInit != last.Init ||
+		len(tt.Pending) == 0 && tt.PendingMinEnd <= tt.PendingStart {
 		return nil
 	}
 	s := &packager.Segment{Start: tt.PendingStart, Timescale: last.Timescale}
 	for _, p := range tt.Pending {
 		s.Duration += p.Duration
+	}
+	if tt.PendingMinEnd > s.Start+s.Duration {
+		s.Duration = tt.PendingMinEnd - s.Start
 	}
 	return s
 }

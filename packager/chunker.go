@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"sort"
 	"time"
 
 	"github.com/liveorigin/liveorigin/ingest"
@@ -286,6 +287,61 @@ func (tr *track) pendingStart() uint64 {
 	}
 	s, _ := tr.nextPartStart()
 	return s
+}
+
+// pendingMinEnd is TrackTimeline.PendingMinEnd.
+func (tr *track) pendingMinEnd() uint64 {
+	lead := tr.st.tracks[0]
+	if !lead.leader || lead.seq == 0 || tr.seq != lead.seq {
+		return 0 // no segment yet, or this follower is still in the previous one
+	}
+	var key bool
+	switch {
+	case len(lead.parts) > 0:
+		key = lead.parts[0].Independent
+	case len(lead.open) > 0:
+		key = lead.open[0].key
+	case lead.hasPending:
+		key = lead.pending.key // the frame that starts it, held until the next one comes
+	}
+	if !key {
+		return 0 // after a cut without a key frame the next key frame cuts at once
+	}
+	cut := lead.pendingStart() + lead.durTicks(tr.st.r.opts.SegmentTarget-keyCutTolerance)
+	if tr == lead {
+		return cut
+	}
+	if len(tr.cuts) > 0 {
+		cut = tr.cuts[0] // the leader's cut is known
+	} else {
+		cut = ticksAt(nanosAt(cut, lead.cfg.timescale), tr.cfg.timescale)
+	}
+	// The follower's first sample at or after the cut: one it has, or one
+	// to come, its samples being contiguous and of the newest one's duration.
+	if i := sort.Search(len(tr.open), func(i int) bool { return tr.open[i].dts >= cut }); i < len(tr.open) {
+		return tr.open[i].dts
+	}
+	end, dur := tr.knownEnd()
+	if dur == 0 || cut <= end {
+		return cut
+	}
+	return end + (cut-end+uint64(dur)-1)/uint64(dur)*uint64(dur)
+}
+
+// knownEnd is where the track's newest sample ends and that sample's
+// duration (0 when it has none in the segment being produced).
+func (tr *track) knownEnd() (end uint64, dur uint32) {
+	if n := len(tr.open); n > 0 {
+		last := tr.open[n-1]
+		return last.dts + uint64(last.dur), last.dur
+	}
+	if n := len(tr.parts); n > 0 {
+		return tr.parts[n-1].End(), tr.lastDur
+	}
+	if s, ok := tr.nextPartStart(); ok {
+		return s, tr.lastDur
+	}
+	return 0, 0
 }
 
 // partClosed records a new part: the stream publishes a snapshot for it, and

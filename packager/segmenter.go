@@ -92,6 +92,8 @@ type segmenter struct {
 	// openBytes is the media of the open samples not yet in a part; with
 	// partPayload it is what Options.MaxSegmentBytes bounds.
 	openBytes int
+	// lastDur is the duration of the newest sample (pendingMinEnd).
+	lastDur uint32
 }
 
 // dropBefore drops the open samples, and those still to come, that start
@@ -179,6 +181,7 @@ func (tr *track) commit(s sample) {
 	}
 	tr.open = append(tr.open, s)
 	tr.openBytes += len(s.data)
+	tr.lastDur = s.dur
 	if !tr.leader {
 		tr.applyCuts()
 		tr.splitAtLimit(tr.durTicks(followerSkew))

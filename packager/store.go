@@ -150,6 +150,7 @@ func (tr *track) withPending(base *TrackTimeline) *TrackTimeline {
 	if start, ok := tr.nextPartStart(); ok {
 		tt.NextPart = PartName(start)
 		tt.PendingStart = tr.pendingStart()
+		tt.PendingMinEnd = tr.pendingMinEnd()
 		tt.PendingInit, tt.PendingDiscontinuity = tr.cfg.init, tr.discNext
 	}
 	if len(tr.parts) > 0 || tr.st.seqSet {

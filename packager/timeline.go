@@ -119,6 +119,17 @@ type TrackTimeline struct {
 	// the name of its future Segment (LL-DASH serves it while it grows).
 	// Valid when NextPart is not "".
 	PendingStart uint64
+	// PendingMinEnd is, in normal operation, the earliest end of the segment
+	// being produced (track timescale): the leader cuts at its first key
+	// frame at least SegmentTarget after the segment start (less the 2 ms
+	// rounding tolerance), and a follower at its first sample at or after
+	// the leader's cut. 0 when unknown (no segment being produced, after a
+	// cut without a key frame, a follower behind its leader). A session
+	// that ends, a timestamp jump or a configuration change may still end
+	// the segment sooner. LL-DASH lists the segment being produced with at
+	// least this duration, so that players look for the next segment where
+	// it will be.
+	PendingMinEnd uint64
 	// PendingInit is the init segment of the segment being produced and of
 	// the next part, and PendingDiscontinuity tells that it will start a new
 	// period (its Discontinuity): a playlist writes their tags before its
