@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -313,9 +314,21 @@ func TestLowLatencyInBrowser(t *testing.T) {
 		kind, path string
 		max        float64
 	}{{"hls", "index.m3u8", 2.5}, {"dash", "manifest.mpd", 2.0}} {
+		const segments = `liveorigin_http_requests_total{code="200",kind="segment"}`
+		before := metricValue(t, a, segments)
 		r, err := playInBrowser(tc.kind, a.base+"/live/"+name+"/"+tc.path, 16)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if tc.kind == "dash" {
+			// dash.js fetches each segment once, while it grows: two tracks,
+			// 2 s segments, and the ones it starts with. When the MPD listed
+			// the growing segment with its duration so far, it fetched each
+			// three times.
+			got, most := metricValue(t, a, segments)-before, 2*(math.Ceil(r.Played/2)+3)
+			if got > most {
+				t.Errorf("dash.js fetched %.0f segments to play %.1f s, want at most %.0f", got, r.Played, most)
+			}
 		}
 		t.Logf("%s: latency median %.3f s, max %.3f s (target %.3f s), %d waiting events, played %.1f s in %v s",
 			tc.kind, r.LatencyMedian, r.LatencyMax, r.TargetLatency, r.Waiting, r.Played, r.Wall)
