@@ -84,6 +84,10 @@ const (
 	maxSegmentTarget = 20 * time.Second
 )
 
+// Effective returns o as the Registry uses it: every zero field set to its
+// default (the part target a zero PartTarget picks, for instance).
+func (o Options) Effective() Options { return o.withDefaults() }
+
 // withDefaults returns o with every zero field set to its default.
 func (o Options) withDefaults() Options {
 	if o.SegmentTarget == 0 {

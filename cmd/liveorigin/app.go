@@ -402,7 +402,7 @@ func (a *app) serve(ctx context.Context) error {
 		"rtmp", a.rtmp.Addr().String(), "srt", a.srt.Addr().String(), "srt_transport", a.srt.Transport(),
 		"rtsp", a.rtsp.Addr().String(), "http", a.httpLn.Addr().String(), "admin", a.adminLn.Addr().String(),
 		"segment_target", a.cfg.SegmentTarget.String(), "window", a.cfg.Window.String(), "reconnect_grace", a.cfg.ReconnectGrace.String(),
-		"low_latency", a.cfg.LowLatency, "part_target", a.cfg.PartTarget.String(),
+		"low_latency", a.cfg.LowLatency, "part_target", packagerOptions(a.cfg).Effective().PartTarget.String(),
 		"rtmps", addrString(a.rtmp.TLSAddr()), "http_tls", a.httpSrv.TLSConfig != nil, "admin_tls", a.adminSrv.TLSConfig != nil)
 	if cfg := a.live.Load(); auth.Mode(cfg.PublishAuth) == auth.ModeOpen {
 		if exposed := a.exposedIngest(); len(exposed) > 0 {

@@ -34,6 +34,14 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.RTMPAddr != ":1935" || cfg.HTTPAddr != ":8080" || cfg.AdminAddr != "127.0.0.1:9997" {
 		t.Fatalf("listener defaults: %+v", cfg)
 	}
+	// part-target 0 picks 1/3 s; the start log says what was picked.
+	if got := packagerOptions(cfg).Effective().PartTarget; got != time.Second/3 {
+		t.Errorf("effective part target %v, want 1/3 s", got)
+	}
+	cfg.SegmentTarget = 500 * time.Millisecond
+	if got := packagerOptions(cfg).Effective().PartTarget; got != 250*time.Millisecond {
+		t.Errorf("effective part target with 500ms segments %v, want half of them", got)
+	}
 }
 
 // A flag beats the environment, which beats the file, which beats the default.
