@@ -308,16 +308,20 @@ func (tr *track) pendingMinEnd() uint64 {
 		return 0 // after a cut without a key frame the next key frame cuts at once
 	}
 	cut := lead.pendingStart() + lead.durTicks(tr.st.r.opts.SegmentTarget-keyCutTolerance)
-	if tr == lead {
-		return cut
-	}
-	if len(tr.cuts) > 0 {
+	switch {
+	case tr == lead:
+	case len(tr.cuts) > 0:
 		cut = tr.cuts[0] // the leader's cut is known
-	} else {
+	default:
 		cut = ticksAt(nanosAt(cut, lead.cfg.timescale), tr.cfg.timescale)
 	}
-	// The follower's first sample at or after the cut: one it has, or one
-	// to come, its samples being contiguous and of the newest one's duration.
+	if tr.kind != ingest.Audio {
+		// Video frame durations vary (millisecond timestamps): no grid to
+		// predict the frame on, and the cut is never after it.
+		return cut
+	}
+	// An audio track's first frame at or after the cut: one it has, or one
+	// to come, its frames being contiguous and of the newest one's duration.
 	if i := sort.Search(len(tr.open), func(i int) bool { return tr.open[i].dts >= cut }); i < len(tr.open) {
 		return tr.open[i].dts
 	}

@@ -12,16 +12,24 @@ import (
 func TestPendingMinEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		gop  int
+		gop  int // 0: audio only
 		want int // segments whose first earliest end is within 10 ms of the real one, at least
 	}{
 		{"keyframes every 2 s", 60, 4},
 		{"keyframes every 2.5 s", 75, 0},
+		{"audio only", 0, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
-			sess := e.publish("k", videoTrack(t, 90000), aacTrack(t, 90000))
-			aus := interleave(synthVideo(0, 30*11, 30, tc.gop, 0), synthAAC(1, 11*48000/1024, 0))
+			var sess ingest.Session
+			var aus []ingest.AccessUnit
+			if tc.gop > 0 {
+				sess = e.publish("k", videoTrack(t, 90000), aacTrack(t, 90000))
+				aus = interleave(synthVideo(0, 30*11, 30, tc.gop, 0), synthAAC(1, 11*48000/1024, 0))
+			} else {
+				sess = e.publish("k", aacTrack(t, 90000))
+				aus = synthAAC(0, 11*48000/1024, 0)
+			}
 			// Per track and segment start, the PendingMinEnd values seen,
 			// first first (what a player uses when it first asks).
 			minEnd := []map[uint64][]uint64{{}, {}}
