@@ -138,11 +138,11 @@ func pendingSegment(tt *packager.TrackTimeline, segs []*packager.Segment) *packa
 		}
 		have += p.Duration
 	}
+	if e := tt.PendingMinEnd; e > start+have {
+		have = e - start
+	}
 	if end := start + have; end < start || end/uint64(last.Timescale) >= maxMillis/1000 {
 		return nil
-	}
-	if e := tt.PendingMinEnd; e > start+have && (e-start)/uint64(last.Timescale) < maxMillis/1000 {
-		have = e - start
 	}
 	return &packager.Segment{Start: start, Duration: have, Timescale: last.Timescale, Init: last.Init, Period: last.Period}
 }

@@ -1,6 +1,10 @@
 package observe
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // ForwardedFor is the client's address as the proxy or CDN in front states
 // it in a header's value (client-ip-header, playback-token-client-ip-header):
@@ -15,7 +19,7 @@ func ForwardedFor(value string) string {
 }
 
 // ValidHeaderName reports whether name can name a request header in an
-// option (no space, colon or line break).
+// option: an HTTP field name (RFC 9110 token).
 func ValidHeaderName(name string) bool {
-	return name != "" && !strings.ContainsAny(name, " :\t\r\n")
+	return httpguts.ValidHeaderFieldName(name)
 }

@@ -295,14 +295,14 @@ func (tr *track) pendingMinEnd() uint64 {
 	if !lead.leader || lead.seq == 0 || tr.seq != lead.seq {
 		return 0 // no segment yet, or this follower is still in the previous one
 	}
+	// The segment's first frame: open keeps every sample of the segment
+	// (parts included) until it closes; before that, the held-back frame.
 	var key bool
 	switch {
-	case len(lead.parts) > 0:
-		key = lead.parts[0].Independent
 	case len(lead.open) > 0:
 		key = lead.open[0].key
 	case lead.hasPending:
-		key = lead.pending.key // the frame that starts it, held until the next one comes
+		key = lead.pending.key
 	}
 	if !key {
 		return 0 // after a cut without a key frame the next key frame cuts at once
@@ -313,7 +313,7 @@ func (tr *track) pendingMinEnd() uint64 {
 	case len(tr.cuts) > 0:
 		cut = tr.cuts[0] // the leader's cut is known
 	default:
-		cut = ticksAt(nanosAt(cut, lead.cfg.timescale), tr.cfg.timescale)
+		cut = tr.fromTicks(cut, lead.cfg.timescale)
 	}
 	if tr.kind != ingest.Audio {
 		// Video frame durations vary (millisecond timestamps): no grid to
@@ -333,17 +333,14 @@ func (tr *track) pendingMinEnd() uint64 {
 }
 
 // knownEnd is where the track's newest sample ends and that sample's
-// duration (0 when it has none in the segment being produced).
+// duration (0 when unknown).
 func (tr *track) knownEnd() (end uint64, dur uint32) {
 	if n := len(tr.open); n > 0 {
 		last := tr.open[n-1]
 		return last.dts + uint64(last.dur), last.dur
 	}
-	if n := len(tr.parts); n > 0 {
-		return tr.parts[n-1].End(), tr.lastDur
-	}
 	if s, ok := tr.nextPartStart(); ok {
-		return s, tr.lastDur
+		return s, tr.lastDur // the previous segment's last sample
 	}
 	return 0, 0
 }

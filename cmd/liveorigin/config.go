@@ -610,7 +610,7 @@ func (c Config) validate() []error {
 	if c.OriginSecret != "" && len(c.originSecrets()) == 0 {
 		errs = append(errs, errors.New("origin-secret: no secret in the list"))
 	}
-	if c.OriginSecretHeader == "" || strings.ContainsAny(c.OriginSecretHeader, " :\t\r\n") {
+	if !observe.ValidHeaderName(c.OriginSecretHeader) {
 		errs = append(errs, fmt.Errorf("origin-secret-header: %q is not a header name", c.OriginSecretHeader))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
